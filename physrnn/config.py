@@ -1,0 +1,303 @@
+"""Configuration: frozen dataclasses per concern and a strict TOML loader.
+
+A run config is a composition of sections (``[system]``, ``[wavefunction]``, ``[vmc]``,
+``[run]``). The loader rejects unknown sections and keys, wrong types and impossible values
+with an error naming the file, the section and the key. Command-line overrides use
+``section.key=value`` with the value written as in TOML (``vmc.lr=3e-3``,
+``system.boundary="periodic"`` or simply ``system.boundary=periodic``).
+
+Example file (every key optional; defaults are the quickstart run)::
+
+    [system]
+    model = "tfim"          # "tfim", "heisenberg", "xxz"
+    n_sites = 20
+    boundary = "open"       # "open", "periodic"
+    h = 1.0
+
+    [vmc]
+    n_steps = 1000
+    n_samples = 512
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from physrnn.errors import ConfigError
+
+__all__ = [
+    "SystemConfig",
+    "WavefunctionConfig",
+    "VMCConfig",
+    "RunConfig",
+    "VMCRunConfig",
+    "load_config",
+    "from_dict",
+    "to_dict",
+    "to_toml",
+    "apply_overrides",
+]
+
+
+class _FieldError(ConfigError):
+    """A value rejected by its section; re-raised by :func:`from_dict` with file and section."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"key '{key}': {message}")
+        self.key = key
+        self.message = message
+
+
+def _require(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise _FieldError(key, message)
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    """The physical system. Energies are totals; see :mod:`physrnn.systems.spins`."""
+
+    model: Literal["tfim", "heisenberg", "xxz"] = "tfim"
+    lattice: Literal["chain"] = "chain"
+    n_sites: int = 20
+    boundary: Literal["open", "periodic"] = "open"
+    J: float = 1.0
+    h: float = 1.0
+    delta: float = 1.0
+    marshall_sign: bool = True
+
+    def __post_init__(self) -> None:
+        _require(self.n_sites >= 2, "n_sites", f"must be >= 2, got {self.n_sites}")
+
+
+@dataclass(frozen=True)
+class WavefunctionConfig:
+    """The variational wavefunction (autoregressive RNN)."""
+
+    kind: Literal["rnn1d"] = "rnn1d"
+    cell: Literal["gru", "lstm", "rnn"] = "gru"
+    hidden_size: int = 32
+    n_layers: int = 1
+    phase: bool = False
+    dtype: Literal["float32", "float64"] = "float32"
+
+    def __post_init__(self) -> None:
+        _require(self.hidden_size >= 1, "hidden_size", f"must be >= 1, got {self.hidden_size}")
+        _require(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
+
+
+@dataclass(frozen=True)
+class VMCConfig:
+    """Variational Monte Carlo optimisation (Adam on the variance-reduced gradient)."""
+
+    n_steps: int = 1000
+    n_samples: int = 512
+    lr: float = 1e-2
+    lr_schedule: Literal["constant", "cosine", "exponential"] = "cosine"
+    lr_final: float = 1e-4
+    final_samples: int = 20_000
+    chunk_size: int = 8192
+
+    def __post_init__(self) -> None:
+        _require(self.n_steps >= 1, "n_steps", f"must be >= 1, got {self.n_steps}")
+        _require(self.n_samples >= 2, "n_samples", f"must be >= 2, got {self.n_samples}")
+        _require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        _require(self.lr_final > 0, "lr_final", f"must be > 0, got {self.lr_final}")
+        _require(self.final_samples >= 2, "final_samples",
+                 f"must be >= 2, got {self.final_samples}")
+        _require(self.chunk_size >= 1, "chunk_size", f"must be >= 1, got {self.chunk_size}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Run settings: seed, device, checkpoints, threads."""
+
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 100
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        _require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        _require(self.checkpoint_every >= 1, "checkpoint_every",
+                 f"must be >= 1, got {self.checkpoint_every}")
+        _require(self.threads >= 0, "threads", f"must be >= 0 (0 = torch default), got "
+                 f"{self.threads}")
+        ok = self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")
+        _require(ok, "device", f"must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class VMCRunConfig:
+    """Everything a ``physrnn vmc`` run needs; stored in full in every record."""
+
+    system: SystemConfig = field(default_factory=SystemConfig)
+    wavefunction: WavefunctionConfig = field(default_factory=WavefunctionConfig)
+    vmc: VMCConfig = field(default_factory=VMCConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+# --------------------------------------------------------------------------- type checking
+def _type_name(tp: Any) -> str:
+    if get_origin(tp) is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    return getattr(tp, "__name__", str(tp))
+
+
+def _check_value(value: Any, tp: Any, where: str) -> Any:
+    """Return ``value`` converted to ``tp`` or raise a :class:`ConfigError` naming ``where``."""
+    origin = get_origin(tp)
+    if origin is Literal:
+        if value not in get_args(tp) or type(value) is bool:
+            raise ConfigError(f"{where}: must be {_type_name(tp)}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for arg in get_args(tp):
+            if arg is type(None) and value is None:
+                return None
+            try:
+                return _check_value(value, arg, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: wrong type {type(value).__name__} ({value!r})")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: must be an integer, got {type(value).__name__} "
+                              f"{value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: must be a number, got {type(value).__name__} {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: must be a string, got {type(value).__name__} {value!r}")
+        return value
+    raise ConfigError(f"{where}: unsupported field type {tp!r}")  # pragma: no cover
+
+
+def from_dict(cls: type, data: dict[str, Any], *, source: str = "<dict>", prefix: str = ""):
+    """Build the frozen dataclass ``cls`` from a nested dict, strictly.
+
+    Raises:
+        ConfigError: unknown key or section, wrong type, or a value its section rejects; the
+            message names ``source`` and the dotted key.
+    """
+    if not isinstance(data, dict):
+        where = prefix.rstrip(".") or "config"
+        raise ConfigError(f"{source}: [{where}] must be a table, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{source}: unknown key '{prefix}{key}' "
+                              f"(valid keys here: {', '.join(sorted(known))})")
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        tp = hints[f.name]
+        dotted = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(tp):
+            kwargs[f.name] = from_dict(tp, data[f.name], source=source, prefix=dotted + ".")
+        else:
+            kwargs[f.name] = _check_value(data[f.name], tp, f"{source}: key '{dotted}'")
+    try:
+        return cls(**kwargs)
+    except _FieldError as exc:
+        raise ConfigError(f"{source}: key '{prefix}{exc.key}': {exc.message}") from None
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Nested plain dict of a config dataclass (round-trips through :func:`from_dict`)."""
+    return dataclasses.asdict(config)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, float):
+        return repr(v) if v == v and abs(v) != float("inf") else ("nan" if v != v else
+                                                                  ("inf" if v > 0 else "-inf"))
+    return str(v)
+
+
+def to_toml(config: Any) -> str:
+    """TOML text of a (two-level) config dataclass, loadable by :func:`load_config`."""
+    lines: list[str] = []
+    for section, values in to_dict(config).items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in values.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected section.key=value")
+    key, raw = item.split("=", 1)
+    parts = [p.strip() for p in key.strip().split(".")]
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"--set {item!r}: the key must be section.key, e.g. vmc.lr=1e-3")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # a bare word is a string: system.boundary=periodic
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return a copy of the nested ``data`` with ``section.key=value`` overrides applied."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for item in overrides:
+        (section, key), value = _parse_override(item)
+        table = out.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"--set {item!r}: '{section}' is not a section")
+        table[key] = value
+    return out
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    overrides: list[str] | None = None,
+    cls: type = VMCRunConfig,
+):
+    """Load a TOML config strictly, apply ``--set`` overrides, and return the frozen dataclass.
+
+    Args:
+        path: TOML file; ``None`` starts from the defaults.
+        overrides: ``["section.key=value", ...]``, applied after the file.
+        cls: the run-config dataclass.
+
+    Raises:
+        ConfigError: unreadable file, TOML syntax error, unknown key or wrong type (named).
+    """
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        source = str(path)
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{source}: config file not found")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    if overrides:
+        data = apply_overrides(data, overrides)
+        source += " (with --set overrides)"
+    return from_dict(cls, data, source=source)

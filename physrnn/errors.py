@@ -1,0 +1,36 @@
+"""Exceptions raised by physrnn. Each names the culprit (key, file, step) in its message."""
+
+from __future__ import annotations
+
+__all__ = [
+    "PhysrnnError",
+    "ConfigError",
+    "SystemDefinitionError",
+    "RecordError",
+    "NonFiniteError",
+    "OutputExistsError",
+]
+
+
+class PhysrnnError(Exception):
+    """Base class of every error physrnn raises on purpose."""
+
+
+class ConfigError(PhysrnnError, ValueError):
+    """A configuration file or override is invalid (unknown key, wrong type, bad value)."""
+
+
+class SystemDefinitionError(PhysrnnError, ValueError):
+    """A physical system cannot be built (impossible lattice, unsupported Hilbert space)."""
+
+
+class RecordError(PhysrnnError):
+    """A record, checkpoint or dataset file is missing, corrupted, foreign or outdated."""
+
+
+class NonFiniteError(PhysrnnError, FloatingPointError):
+    """A NaN or infinity appeared in an energy, a loss or a gradient."""
+
+
+class OutputExistsError(PhysrnnError):
+    """The output directory already holds results and neither overwrite nor resume was asked."""

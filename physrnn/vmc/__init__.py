@@ -1,0 +1,16 @@
+"""Variational Monte Carlo on top of autoregressive wavefunctions."""
+
+from physrnn.vmc.driver import VMC, StepRecord, make_optimizer
+from physrnn.vmc.estimators import EnergyStats, energy_stats, local_energies, v_score
+from physrnn.vmc.operators import ConnectedOperator
+
+__all__ = [
+    "VMC",
+    "StepRecord",
+    "make_optimizer",
+    "EnergyStats",
+    "energy_stats",
+    "local_energies",
+    "v_score",
+    "ConnectedOperator",
+]

@@ -1,0 +1,268 @@
+"""Variational Monte Carlo for autoregressive wavefunctions.
+
+Each step draws exact samples ``s ~ |psi|^2``, evaluates local energies, and follows the
+variance-reduced energy gradient
+
+    dE/dtheta = 2 Re < (E_loc - <E_loc>) d log psi^*(s) / dtheta >,
+
+implemented as the surrogate loss ``2 Re mean(conj(log psi) * (E_loc - <E_loc>).detach())``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from physrnn.errors import NonFiniteError
+from physrnn.vmc.estimators import EnergyStats, energy_stats, local_energies
+from physrnn.vmc.operators import ConnectedOperator
+from physrnn.wavefunctions.base import AutoregressiveWavefunction
+
+__all__ = ["VMC", "StepRecord", "make_optimizer"]
+
+log = logging.getLogger(__name__)
+
+HISTORY_KEYS = ("step", "energy", "error", "variance", "imag", "lr", "grad_norm", "time_s")
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What one optimisation step measured (energies total, in the operator's units).
+
+    ``step`` counts completed steps (1-based); ``energy``/``error``/``variance`` are those of the
+    samples drawn *before* the parameter update; ``time_s`` is the wall time since step 1 began.
+    """
+
+    step: int
+    energy: float
+    error: float
+    variance: float
+    imag: float
+    lr: float
+    grad_norm: float
+    time_s: float
+
+
+def make_optimizer(
+    model: torch.nn.Module,
+    *,
+    lr: float = 1e-2,
+    schedule: str = "constant",
+    n_steps: int = 1000,
+    lr_final: float = 1e-4,
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """Adam with a learning-rate schedule over ``n_steps``.
+
+    Args:
+        schedule: ``"constant"``, ``"cosine"`` (cosine decay from ``lr`` to ``lr_final``) or
+            ``"exponential"`` (geometric decay from ``lr`` to ``lr_final``).
+    """
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    if schedule == "constant":
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    elif schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(n_steps, 1),
+                                                           eta_min=lr_final)
+    elif schedule == "exponential":
+        gamma = (lr_final / lr) ** (1.0 / max(n_steps, 1))
+        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=gamma)
+    else:
+        raise ValueError(f"unknown learning-rate schedule {schedule!r}; "
+                         "choose 'constant', 'cosine' or 'exponential'")
+    return opt, sched
+
+
+class VMC:
+    """Variational Monte Carlo optimisation of an autoregressive wavefunction.
+
+    Args:
+        operator: the Hamiltonian, a netket operator on spin-1/2 sites (or a
+            :class:`ConnectedOperator`).
+        model: the wavefunction; must have ``model.n_sites == operator.hilbert.size``.
+        n_samples: exact samples per step.
+        optimizer: a torch optimizer over ``model.parameters()``; Adam(lr=1e-2) if ``None``.
+        scheduler: an optional learning-rate scheduler, stepped once per VMC step.
+        seed: seed of the sampling stream (a private ``torch.Generator``).
+        chunk_size: configurations per wavefunction call in local energies (memory cap).
+        e_inf: infinite-temperature energy for the V-score (0 for traceless Hamiltonians).
+
+    Example:
+        >>> from physrnn.systems.spins import tfim_chain
+        >>> from physrnn.wavefunctions import RNNWavefunction1D
+        >>> system = tfim_chain(10, h=1.0)
+        >>> vmc = VMC(system.operator, RNNWavefunction1D(10, hidden_size=16), n_samples=128)
+        >>> history = vmc.run(5, progress=False)
+    """
+
+    def __init__(
+        self,
+        operator: Any,
+        model: AutoregressiveWavefunction,
+        *,
+        n_samples: int = 512,
+        optimizer: torch.optim.Optimizer | None = None,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+        seed: int = 0,
+        chunk_size: int = 8192,
+        e_inf: float = 0.0,
+    ) -> None:
+        self.operator = operator if isinstance(operator, ConnectedOperator) else \
+            ConnectedOperator(operator)
+        if model.n_sites != self.operator.n_sites:
+            raise ValueError(f"model has {model.n_sites} sites but the operator acts on "
+                             f"{self.operator.n_sites}")
+        if n_samples < 2:
+            raise ValueError(f"n_samples must be >= 2, got {n_samples}")
+        if self.operator.is_complex and not model.is_complex:
+            log.warning("complex operator with a positive wavefunction: the phase of the ground "
+                        "state cannot be represented; consider phase=True")
+        self.model = model
+        self.n_samples = int(n_samples)
+        self.optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=1e-2)
+        self.scheduler = scheduler
+        self.chunk_size = int(chunk_size)
+        self.e_inf = float(e_inf)
+        self.seed = int(seed)
+        self.generator = torch.Generator(device=model.device)
+        self.generator.manual_seed(self.seed)
+        self.step_count = 0
+        self.elapsed_s = 0.0
+        self.history: list[StepRecord] = []
+
+    # ------------------------------------------------------------------ one step
+    def step(self) -> StepRecord:
+        """Sample, estimate the energy, take one optimiser step; returns what was measured."""
+        t0 = time.perf_counter()
+        s = self.model.sample(self.n_samples, generator=self.generator)
+        log_psi = self.model.log_psi(s)
+        e_loc = local_energies(self.model, self.operator, s, log_psi_s=log_psi.detach(),
+                               chunk_size=self.chunk_size)
+        stats = energy_stats(e_loc)
+        if not (math.isfinite(stats.mean) and math.isfinite(stats.variance)):
+            raise NonFiniteError(f"energy is {stats.mean} at step {self.step_count + 1}")
+        centred = e_loc - e_loc.mean()
+        if log_psi.is_complex():
+            surrogate = (torch.conj(log_psi).to(torch.complex128) * centred).real
+        else:
+            surrogate = log_psi.to(torch.float64) * centred.real
+        loss = 2.0 * surrogate.mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = self._grad_norm()
+        if not math.isfinite(grad_norm):
+            raise NonFiniteError(f"gradient is NaN or infinite at step {self.step_count + 1} "
+                                 f"(energy {stats.mean:.6g}); parameters left unchanged")
+        lr = float(self.optimizer.param_groups[0]["lr"])
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.step_count += 1
+        self.elapsed_s += time.perf_counter() - t0
+        rec = StepRecord(self.step_count, stats.mean, stats.error, stats.variance, stats.imag,
+                         lr, grad_norm, self.elapsed_s)
+        self.history.append(rec)
+        return rec
+
+    def _grad_norm(self) -> float:
+        grads = [p.grad.detach().double().norm() for p in self.model.parameters()
+                 if p.grad is not None]
+        return float(torch.stack(grads).norm()) if grads else 0.0
+
+    # ------------------------------------------------------------------ the loop
+    def run(
+        self,
+        n_steps: int,
+        *,
+        progress: bool | None = None,
+        callback: Callable[[VMC, StepRecord], None] | None = None,
+        reference: float | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Optimise until ``n_steps`` steps have been taken in total (so a resumed run continues).
+
+        Args:
+            n_steps: total number of steps (already completed steps count).
+            progress: show a progress bar; ``None`` shows it only on a terminal.
+            callback: called after every step with ``(driver, record)`` (checkpoints, logging).
+            reference: exact energy, to show the relative error in the progress bar.
+
+        Returns:
+            The history as arrays, see :meth:`history_arrays`.
+        """
+        disable = None if progress is None else not progress
+        bar = tqdm(total=n_steps, initial=self.step_count, disable=disable, desc="vmc",
+                   dynamic_ncols=True, leave=True)
+        try:
+            while self.step_count < n_steps:
+                rec = self.step()
+                postfix = {"E": f"{rec.energy:.6f}", "err": f"{rec.error:.1e}",
+                           "var": f"{rec.variance:.2e}"}
+                if reference:
+                    postfix["rel"] = f"{abs((rec.energy - reference) / reference):.1e}"
+                bar.set_postfix(postfix, refresh=False)
+                bar.update(1)
+                if callback is not None:
+                    callback(self, rec)
+        finally:
+            bar.close()
+        return self.history_arrays()
+
+    def history_arrays(self) -> dict[str, np.ndarray]:
+        """History as ``{key: (n_steps,) array}`` with keys :data:`HISTORY_KEYS`."""
+        rows = [asdict(r) for r in self.history]
+        return {k: np.asarray([r[k] for r in rows], dtype=np.int64 if k == "step" else np.float64)
+                for k in HISTORY_KEYS}
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def estimate(self, n_samples: int = 10_000, *, batch_size: int = 2048) -> EnergyStats:
+        """Energy of the current state from ``n_samples`` fresh exact samples (float64).
+
+        Uses a generator derived from ``(seed, step_count)``, so evaluation never perturbs the
+        training stream and is reproducible.
+        """
+        gen = torch.Generator(device=self.model.device)
+        seed = np.random.SeedSequence([self.seed, self.step_count, 1]).generate_state(1)[0]
+        gen.manual_seed(int(seed))
+        chunks = []
+        remaining = n_samples
+        while remaining > 0:
+            b = min(batch_size, remaining)
+            s = self.model.sample(b, generator=gen)
+            chunks.append(local_energies(self.model, self.operator, s,
+                                         chunk_size=self.chunk_size))
+            remaining -= b
+        return energy_stats(torch.cat(chunks))
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue bit-identically: model, optimiser, scheduler, RNG."""
+        return {
+            "step_count": self.step_count,
+            "elapsed_s": self.elapsed_s,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "history": [asdict(r) for r in self.history],
+            "seed": self.seed,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a :meth:`state_dict`."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        self.step_count = int(state["step_count"])
+        self.elapsed_s = float(state.get("elapsed_s", 0.0))
+        self.history = [StepRecord(**r) for r in state["history"]]
+        self.seed = int(state.get("seed", self.seed))

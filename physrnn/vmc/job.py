@@ -1,0 +1,216 @@
+"""A complete VMC run from a config: build, optimise, checkpoint, evaluate, record.
+
+This is what ``physrnn vmc`` and ``physrnn quickstart`` call; it is equally usable from Python::
+
+    from physrnn.config import load_config
+    from physrnn.vmc.job import run_vmc_job
+    summary = run_vmc_job(load_config("examples/tfim_chain.toml"), "runs/tfim")
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from physrnn.baselines.reference import Reference, reference_energy
+from physrnn.config import VMCRunConfig, to_dict, to_toml
+from physrnn.errors import ConfigError, NonFiniteError
+from physrnn.plotting import plot_vmc_history
+from physrnn.records import (
+    load_checkpoint,
+    prepare_output_dir,
+    provenance,
+    save_checkpoint,
+    write_record,
+    write_summary,
+)
+from physrnn.systems.spins import SpinSystem, build_system
+from physrnn.vmc.driver import VMC, make_optimizer
+from physrnn.wavefunctions import RNNWavefunction1D
+
+__all__ = ["run_vmc_job", "build_vmc", "resolve_device", "SUMMARY_KEYS"]
+
+log = logging.getLogger(__name__)
+
+#: Keys of ``summary.json`` written by a VMC run, with their meaning (shown by ``--help``).
+SUMMARY_KEYS: dict[str, str] = {
+    "status": "completed | failed | interrupted",
+    "system": "one-line description of the Hamiltonian",
+    "n_sites": "number of sites N",
+    "energy": "final variational energy <H> (total) from final_samples fresh exact samples",
+    "energy_error": "standard error of energy",
+    "energy_per_site": "energy / N",
+    "variance": "variance of the local energy, Var(E_loc)",
+    "v_score": "N Var(E) / (E - E_inf)^2 (Wu et al. 2024); smaller is better",
+    "reference_energy": "best available exact or published ground-state energy (total)",
+    "reference_kind": "analytic | exact | published",
+    "reference_source": "formula, method or citation of reference_energy",
+    "rel_error": "|energy - reference_energy| / |reference_energy|",
+    "n_steps": "optimisation steps taken",
+    "n_samples": "exact samples per step",
+    "n_parameters": "real trainable parameters of the wavefunction",
+    "train_time_s": "wall time of the optimisation (s), summed over resumed segments",
+    "samples_per_s": "training samples per second (n_samples * n_steps / train_time_s)",
+    "seed": "run.seed",
+    "device": "resolved device",
+    "physrnn_version": "package version",
+    "git_revision": "git revision of the source (-dirty if modified)",
+}
+
+
+def resolve_device(name: str) -> torch.device:
+    """Resolve ``"auto"`` to CUDA when available, else CPU; check explicit CUDA requests."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"run.device = {name!r} but no CUDA device is available")
+    return torch.device(name)
+
+
+def build_vmc(config: VMCRunConfig, system: SpinSystem, device: torch.device) -> VMC:
+    """Wavefunction, optimiser, schedule and driver for ``config`` on ``device``."""
+    wf = config.wavefunction
+    if system.operator.dtype is not None and "complex" in str(system.operator.dtype) \
+            and not wf.phase:
+        log.warning("the operator is complex but wavefunction.phase = false")
+    model = RNNWavefunction1D(
+        system.n_sites, hidden_size=wf.hidden_size, n_layers=wf.n_layers, cell=wf.cell,
+        phase=wf.phase, dtype=getattr(torch, wf.dtype), seed=config.run.seed,
+    ).to(device)
+    v = config.vmc
+    opt, sched = make_optimizer(model, lr=v.lr, schedule=v.lr_schedule, n_steps=v.n_steps,
+                                lr_final=v.lr_final)
+    return VMC(system.operator, model, n_samples=v.n_samples, optimizer=opt, scheduler=sched,
+               seed=config.run.seed, chunk_size=v.chunk_size, e_inf=system.e_inf)
+
+
+_RESUME_FREE = {("run", "device"), ("run", "threads"), ("run", "checkpoint_every")}
+
+
+def _check_resumable(saved: dict[str, Any], config: VMCRunConfig, path: Path) -> None:
+    now = to_dict(config)
+    diffs = [f"{sec}.{key}" for sec, table in now.items() for key, val in table.items()
+             if (sec, key) not in _RESUME_FREE and saved.get(sec, {}).get(key) != val]
+    if diffs:
+        raise ConfigError(f"cannot resume from {path}: the config differs in "
+                          f"{', '.join(diffs)}; resume with the same config")
+
+
+def _results(driver: VMC, system: SpinSystem, ref: Reference | None, est, config,
+             device: torch.device, status: str) -> dict[str, Any]:
+    prov = provenance()
+    out: dict[str, Any] = {"status": status, "system": system.describe(),
+                           "n_sites": system.n_sites}
+    if est is not None:
+        out.update(energy=est.mean, energy_error=est.error,
+                   energy_per_site=est.mean / system.n_sites, variance=est.variance,
+                   v_score=est.v_score(system.n_sites, system.e_inf))
+    if ref is not None:
+        out.update(reference_energy=ref.energy, reference_kind=ref.kind,
+                   reference_source=ref.source)
+        if est is not None:
+            out["rel_error"] = abs((est.mean - ref.energy) / ref.energy)
+    train_time = driver.elapsed_s
+    out.update(
+        n_steps=driver.step_count, n_samples=driver.n_samples,
+        n_parameters=driver.model.n_parameters, train_time_s=train_time,
+        samples_per_s=driver.n_samples * driver.step_count / train_time if train_time else None,
+        seed=config.run.seed, device=str(device), physrnn_version=prov["physrnn_version"],
+        git_revision=prov["git_revision"],
+    )
+    return out
+
+
+def _finish(out: Path, driver: VMC, config: VMCRunConfig, results: dict[str, Any],
+            ref: Reference | None, command: str, message: str = "") -> None:
+    history = driver.history_arrays()
+    write_record(out / "record.h5", config=to_dict(config), config_toml=to_toml(config),
+                 history=history, results=results, command=command, status=results["status"],
+                 message=message)
+    write_summary(out / "summary.json", results)
+    if len(history["step"]) > 0:
+        plot_vmc_history(history, out / "energy.png",
+                         reference=None if ref is None else ref.energy,
+                         reference_label="exact" if ref is None else ref.kind,
+                         title=results["system"])
+
+
+def run_vmc_job(
+    config: VMCRunConfig,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: bool | None = None,
+    command: str = "physrnn vmc",
+    stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Run VMC as described by ``config`` and write record, summary, figure and checkpoints.
+
+    Args:
+        config: the resolved run config.
+        out: output directory (see :func:`physrnn.records.prepare_output_dir`).
+        overwrite: replace results already in ``out``.
+        resume: continue from ``out/checkpoint.pt`` (same config required).
+        progress: progress bar; ``None`` shows it only on a terminal.
+        command: recorded in the run record.
+        stop_after: stop (as if interrupted) once this many total steps are done; for tests and
+            time-limited jobs. A checkpoint is written and the status is ``"interrupted"``.
+
+    Returns:
+        The summary dict (keys documented in :data:`SUMMARY_KEYS`).
+
+    Raises:
+        NonFiniteError: NaN/inf energy or gradient; the last good checkpoint is kept and a
+            record with status ``"failed"`` is written.
+    """
+    out = prepare_output_dir(out, overwrite=overwrite, resume=resume)
+    if config.run.threads:
+        torch.set_num_threads(config.run.threads)
+    device = resolve_device(config.run.device)
+    system = build_system(config.system)
+    ref = reference_energy(system)
+    driver = build_vmc(config, system, device)
+    ckpt_path = out / "checkpoint.pt"
+    if resume and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path)
+        _check_resumable(state.get("config", {}), config, ckpt_path)
+        driver.load_state_dict(state["driver"])
+        log.info("resumed from %s at step %d", ckpt_path, driver.step_count)
+
+    def checkpoint() -> None:
+        save_checkpoint(ckpt_path, {"config": to_dict(config), "driver": driver.state_dict()})
+
+    def callback(drv: VMC, rec) -> None:
+        if drv.step_count % config.run.checkpoint_every == 0:
+            checkpoint()
+
+    target = config.vmc.n_steps if stop_after is None else min(stop_after, config.vmc.n_steps)
+    t0 = time.perf_counter()
+    try:
+        driver.run(target, progress=progress, callback=callback,
+                   reference=None if ref is None else ref.energy)
+    except NonFiniteError as exc:
+        results = _results(driver, system, ref, None, config, device, "failed")
+        _finish(out, driver, config, results, ref, command, message=str(exc))
+        raise NonFiniteError(f"{exc}; last good checkpoint kept at {ckpt_path}") from None
+    except KeyboardInterrupt:
+        checkpoint()
+        results = _results(driver, system, ref, None, config, device, "interrupted")
+        _finish(out, driver, config, results, ref, command, message="interrupted by the user")
+        raise
+    checkpoint()
+    if driver.step_count < config.vmc.n_steps:
+        results = _results(driver, system, ref, None, config, device, "interrupted")
+        _finish(out, driver, config, results, ref, command,
+                message=f"stopped after {driver.step_count} of {config.vmc.n_steps} steps")
+        return results
+    est = driver.estimate(config.vmc.final_samples)
+    results = _results(driver, system, ref, est, config, device, "completed")
+    results["wall_time_s"] = time.perf_counter() - t0
+    _finish(out, driver, config, results, ref, command)
+    return results
