@@ -10,7 +10,13 @@ built as ``nk.operator.Ising(hilbert, graph, h=h, J=-1.0)`` (NetKet's Ising is
 
 Model: ``nkx.models.FastGRUNet1D`` (``cell="gru"``) or ``nkx.models.FastLSTMNet``
 (``cell="lstm"``), sampled exactly by ``nk.sampler.ARDirectSampler`` and trained with plain
-Adam (``optax.adam(lr)``, no SR) through ``nk.driver.VMC``.
+Adam (no SR) through ``nk.driver.VMC``. The learning rate is constant (``optax.adam(lr)``,
+the default) or follows the same schedule as ``physrnn.vmc.make_optimizer``: ``"cosine"``
+is ``optax.cosine_decay_schedule(lr, n_steps, alpha=lr_final / lr)``, i.e.
+``lr_t = lr_final + (lr - lr_final) (1 + cos(pi t / n_steps)) / 2`` at step t = 0, 1, ...
+(identical to ``torch.optim.lr_scheduler.CosineAnnealingLR(T_max=n_steps,
+eta_min=lr_final)``); ``"exponential"`` is ``lr (lr_final / lr)^(t / n_steps)``
+(``torch``'s ``ExponentialLR``).
 
 How ``hidden_size`` / ``n_layers`` map onto NetKet's RNN
 --------------------------------------------------------
@@ -48,6 +54,7 @@ __all__ = ["run_netket_tfim_chain"]
 
 _CELLS = {"gru": "FastGRUNet1D", "lstm": "FastLSTMNet"}
 _BOUNDARIES = ("open", "periodic")
+_SCHEDULES = ("constant", "cosine", "exponential")
 
 
 def _block(tree: Any) -> None:
@@ -70,6 +77,8 @@ def run_netket_tfim_chain(
     seed: int = 0,
     boundary: str = "open",
     final_samples: int = 10_000,
+    lr_schedule: str = "constant",
+    lr_final: float = 1e-4,
 ) -> dict:
     """Train NetKet's fast autoregressive RNN on the Pauli TFIM chain and time it.
 
@@ -78,7 +87,7 @@ def run_netket_tfim_chain(
         h: transverse field (Pauli units, J = 1 ferromagnetic).
         n_samples: exact (direct) samples per VMC step.
         n_steps: number of Adam steps (>= 2: the first is timed separately as compile).
-        lr: Adam learning rate (``optax.adam(lr)``).
+        lr: Adam learning rate (the initial one for a decaying ``lr_schedule``).
         hidden_size: width of each hidden recurrent layer.
         n_layers: number of hidden recurrent layers (NetKet gets ``n_layers + 1`` layers, the
             last with 2 features; see the module docstring).
@@ -86,6 +95,10 @@ def run_netket_tfim_chain(
         seed: seeds both the parameter initialisation and the sampler.
         boundary: ``"open"`` or ``"periodic"`` (Hamiltonian bonds only).
         final_samples: fresh samples for the final energy estimate.
+        lr_schedule: ``"constant"`` (default), ``"cosine"`` or ``"exponential"`` decay from
+            ``lr`` to ``lr_final`` over ``n_steps`` (as ``physrnn.vmc.make_optimizer``; see the
+            module docstring).
+        lr_final: final learning rate of a decaying schedule (ignored for ``"constant"``).
 
     Returns:
         A flat dict. Energies are totals in units of J (Pauli convention):
@@ -100,8 +113,8 @@ def run_netket_tfim_chain(
         time including compile), ``compile_s`` (first step: JIT + one step), ``run_s``
         (steps 2..n_steps), ``steps_per_s`` and ``samples_per_s`` (over steps 2..n_steps),
         ``eval_s`` (final estimate, including its recompile), ``n_steps``, ``n_samples``,
-        ``n_sites``, ``h``, ``boundary``, ``lr``, ``hidden_size``, ``n_layers``, ``cell``,
-        ``seed``.
+        ``n_sites``, ``h``, ``boundary``, ``lr``, ``lr_schedule``, ``lr_final`` (None when
+        constant), ``hidden_size``, ``n_layers``, ``cell``, ``seed``.
 
     Raises:
         ValueError: unknown ``cell`` or ``boundary``, or out-of-range sizes.
@@ -112,6 +125,10 @@ def run_netket_tfim_chain(
         raise ValueError(f"cell must be one of {sorted(_CELLS)}, got {cell!r}")
     if boundary not in _BOUNDARIES:
         raise ValueError(f"boundary must be one of {_BOUNDARIES}, got {boundary!r}")
+    if lr_schedule not in _SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {_SCHEDULES}, got {lr_schedule!r}")
+    if lr_schedule != "constant" and not 0 < lr_final <= lr:
+        raise ValueError(f"lr_final must be in (0, lr = {lr}], got {lr_final}")
     if n_sites < 2:
         raise ValueError(f"n_sites must be >= 2, got {n_sites}")
     if n_steps < 2:
@@ -156,7 +173,13 @@ def run_netket_tfim_chain(
     dtypes = sorted({str(leaf.dtype) for leaf in leaves})
     param_dtype = dtypes[0] if len(dtypes) == 1 else ",".join(dtypes)
 
-    driver = nk.driver.VMC(hamiltonian, optax.adam(lr), variational_state=vstate)
+    if lr_schedule == "cosine":
+        learning_rate = optax.cosine_decay_schedule(lr, n_steps, alpha=lr_final / lr)
+    elif lr_schedule == "exponential":
+        learning_rate = optax.exponential_decay(lr, 1, (lr_final / lr) ** (1.0 / n_steps))
+    else:
+        learning_rate = lr
+    driver = nk.driver.VMC(hamiltonian, optax.adam(learning_rate), variational_state=vstate)
 
     # Step 1: JIT compilation of sampling, local energies and gradient + one real step.
     t0 = time.perf_counter()
@@ -231,6 +254,8 @@ def run_netket_tfim_chain(
         "h": float(h),
         "boundary": boundary,
         "lr": float(lr),
+        "lr_schedule": lr_schedule,
+        "lr_final": float(lr_final) if lr_schedule != "constant" else None,
         "hidden_size": hidden_size,
         "n_layers": n_layers,
         "cell": cell,

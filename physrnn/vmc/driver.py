@@ -147,7 +147,8 @@ class VMC:
                                chunk_size=self.chunk_size)
         stats = energy_stats(e_loc)
         if not (math.isfinite(stats.mean) and math.isfinite(stats.variance)):
-            raise NonFiniteError(f"energy is {stats.mean} at step {self.step_count + 1}")
+            raise NonFiniteError(f"energy is NaN or infinite ({stats.mean}, variance "
+                                 f"{stats.variance}) at step {self.step_count + 1}")
         centred = e_loc - e_loc.mean()
         if log_psi.is_complex():
             surrogate = (torch.conj(log_psi).to(torch.complex128) * centred).real

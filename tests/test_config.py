@@ -1,0 +1,91 @@
+"""Strict TOML config loading and --set overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from physrnn.config import (
+    VMCRunConfig,
+    apply_overrides,
+    from_dict,
+    load_config,
+    to_dict,
+    to_toml,
+)
+from physrnn.errors import ConfigError
+
+
+def write(tmp_path, text, name="c.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_defaults_and_roundtrip(tmp_path):
+    cfg = load_config(None)
+    assert cfg == VMCRunConfig()
+    p = write(tmp_path, to_toml(cfg))
+    assert load_config(p) == cfg
+    assert from_dict(VMCRunConfig, to_dict(cfg)) == cfg
+
+
+def test_file_values(tmp_path):
+    p = write(tmp_path, '[system]\nmodel = "heisenberg"\nn_sites = 12\nboundary = "periodic"\n'
+                       "[vmc]\nlr = 3e-3\nn_steps = 7\n[wavefunction]\nphase = true\n")
+    cfg = load_config(p)
+    assert cfg.system.model == "heisenberg" and cfg.system.n_sites == 12
+    assert cfg.vmc.lr == 3e-3 and cfg.vmc.n_steps == 7 and cfg.wavefunction.phase is True
+    assert cfg.run == VMCRunConfig().run
+
+
+def test_int_accepted_for_float(tmp_path):
+    cfg = load_config(write(tmp_path, "[system]\nh = 2\n"))
+    assert cfg.system.h == 2.0 and isinstance(cfg.system.h, float)
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("[vmc]\nlearning_rate = 0.1\n", r"c\.toml: unknown key 'vmc\.learning_rate'"),
+        ("[optimizer]\nlr = 0.1\n", r"unknown key 'optimizer'"),
+        ('[system]\nn_sites = "20"\n', r"c\.toml.*'system\.n_sites'.*integer"),
+        ("[system]\nn_sites = 20.0\n", r"'system\.n_sites'.*integer"),
+        ("[system]\nmarshall_sign = 1\n", r"'system\.marshall_sign'.*true or false"),
+        ("[system]\nn_sites = true\n", r"'system\.n_sites'.*integer"),
+        ('[system]\nboundary = "twisted"\n', r"'system\.boundary'.*'open', 'periodic'"),
+        ("[system]\nn_sites = -4\n", r"c\.toml: key 'system\.n_sites': must be >= 2"),
+        ("[wavefunction]\nhidden_size = 0\n", r"'wavefunction\.hidden_size': must be >= 1"),
+        ("[vmc]\nlr = -1.0\n", r"'vmc\.lr': must be > 0"),
+        ('[run]\ndevice = "tpu"\n', r"'run\.device'"),
+        ("system = 3\n", r"\[system\] must be a table"),
+        ("[system\nn_sites = 3\n", r"not valid TOML"),
+    ],
+)
+def test_bad_config_names_key_and_file(tmp_path, text, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(write(tmp_path, text))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_overrides(tmp_path):
+    p = write(tmp_path, "[vmc]\nlr = 0.1\n")
+    cfg = load_config(p, overrides=["vmc.lr=2e-3", "system.boundary=periodic",
+                                    'wavefunction.cell="lstm"', "system.n_sites=8"])
+    assert cfg.vmc.lr == 2e-3 and cfg.system.boundary == "periodic"
+    assert cfg.wavefunction.cell == "lstm" and cfg.system.n_sites == 8
+    with pytest.raises(ConfigError, match="unknown key 'vmc.nsteps'"):
+        load_config(p, overrides=["vmc.nsteps=3"])
+    with pytest.raises(ConfigError, match="section.key"):
+        apply_overrides({}, ["lr=3"])
+    with pytest.raises(ConfigError, match="'vmc.n_steps'.*integer"):
+        load_config(None, overrides=["vmc.n_steps=many"])
+
+
+def test_frozen():
+    cfg = VMCRunConfig()
+    with pytest.raises(AttributeError):
+        cfg.vmc.lr = 1.0  # type: ignore[misc]
