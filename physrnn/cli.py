@@ -75,6 +75,21 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("config", type=Path, help="TOML config file")
     _add_run_options(v, out_required=True)
 
+    d = sub.add_parser("data", help="simulated-dynamics datasets: generate, info, systems")
+    dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    g = dsub.add_parser("generate", help="simulate a dataset card into an HDF5 file",
+                        description="Simulate the dataset card CARD (datasets/*.toml) and write "
+                                    "the HDF5 dataset FILE atomically.")
+    g.add_argument("card", type=Path, help="dataset card (TOML)")
+    g.add_argument("--out", type=Path, required=True, help="dataset file to write (.h5)")
+    g.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="SEC.KEY=VAL", help="override a card value, e.g. simulation.n_traj=8")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    i = dsub.add_parser("info", help="describe a dataset file (and validate it)")
+    i.add_argument("file", type=Path)
+    dsub.add_parser("systems", help="list the registered dynamical systems")
+
     s = sub.add_parser("show-config", help="print the resolved config as TOML")
     s.add_argument("config", type=Path, nargs="?", help="TOML config file (default: defaults)")
     s.add_argument("--set", dest="overrides", action="append", default=[],
@@ -127,6 +142,30 @@ def _cmd_vmc(args: argparse.Namespace, *, quickstart: bool) -> int:
     return 0 if summary.get("status") == "completed" else 3
 
 
+def _cmd_data(args: argparse.Namespace) -> int:
+    if args.data_command == "generate":
+        from physrnn.data.cards import generate_from_card, load_card
+        from physrnn.data.hdf5 import describe_dataset
+
+        card = load_card(args.card, overrides=args.overrides)
+        path = generate_from_card(card, args.out, overwrite=args.overwrite,
+                                  progress=False if args.quiet else None)
+        print(describe_dataset(path))
+        return 0
+    if args.data_command == "info":
+        from physrnn.data.hdf5 import describe_dataset
+
+        print(describe_dataset(args.file))
+        return 0
+    from physrnn.systems.base import REGISTRY, list_systems
+
+    for name in list_systems():
+        cls = REGISTRY[name]
+        doc = (cls.__doc__ or "").strip().splitlines()
+        print(f"{name:<24} {cls.kind:<8} {doc[0] if doc else ''}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``physrnn`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -136,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in ("quickstart", "vmc"):
             return _cmd_vmc(args, quickstart=args.command == "quickstart")
+        if args.command == "data":
+            return _cmd_data(args)
         if args.command == "show-config":
             from physrnn.config import load_config, to_toml
 

@@ -166,6 +166,10 @@ def _check_value(value: Any, tp: Any, where: str) -> Any:
             except ConfigError:
                 continue
         raise ConfigError(f"{where}: wrong type {type(value).__name__} ({value!r})")
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: must be a table, got {type(value).__name__} {value!r}")
+        return dict(value)
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: must be true or false, got {value!r}")
@@ -223,7 +227,7 @@ def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def _toml_value(v: Any) -> str:
+def _toml_scalar(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
@@ -234,13 +238,27 @@ def _toml_value(v: Any) -> str:
     return str(v)
 
 
+def _toml_table(name: str, values: dict[str, Any], lines: list[str]) -> None:
+    lines.append(f"[{name}]")
+    subtables = {k: v for k, v in values.items() if isinstance(v, dict)}
+    lines.extend(f"{k} = {_toml_value(v)}" for k, v in values.items() if k not in subtables)
+    lines.append("")
+    for k, v in subtables.items():
+        _toml_table(f"{name}.{k}", v, lines)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_scalar(x) for x in v) + "]"
+    return _toml_scalar(v)
+
+
 def to_toml(config: Any) -> str:
-    """TOML text of a (two-level) config dataclass, loadable by :func:`load_config`."""
+    """TOML text of a config dataclass (sections and sub-tables), loadable by
+    :func:`load_config`."""
     lines: list[str] = []
     for section, values in to_dict(config).items():
-        lines.append(f"[{section}]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in values.items())
-        lines.append("")
+        _toml_table(section, values, lines)
     return "\n".join(lines)
 
 
