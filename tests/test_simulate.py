@@ -100,3 +100,16 @@ def test_initial_conditions_used():
     y0 = np.array([[1.0, 2.0], [3.0, 4.0]])
     sim = simulate(_Decay(), n_traj=2, n_t=3, initial_conditions=y0)
     np.testing.assert_array_equal(sim.y[:, 0], y0)
+
+
+def test_delay_transient_keeps_history():
+    """A delay system's recording continues the transient run (no restart from one state)."""
+    from physrnn.systems.base import get_system
+
+    mg = get_system("mackey_glass")
+    sim = simulate(mg, n_traj=1, n_t=50, dt=1.0, transient=100.0, seed=2)
+    rng = np.random.default_rng(np.random.SeedSequence(2).spawn(1)[0])
+    y0 = mg.initial_condition(rng)
+    full = mg.integrate(y0, np.arange(150.0), rng=rng, method="rk4", rtol=0, atol=0)
+    np.testing.assert_allclose(sim.y[0], full[100:], rtol=1e-12)
+    np.testing.assert_allclose(sim.t, np.arange(100.0, 150.0))

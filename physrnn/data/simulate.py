@@ -6,9 +6,10 @@
 Every trajectory ``i`` draws its initial condition from its own random stream, spawned from
 ``seed`` by :class:`numpy.random.SeedSequence`, so the result does not depend on the number of
 worker processes or on the order in which trajectories finish. A transient of ``transient``
-time units is integrated first and discarded (the recorded grid starts at ``t = 0`` on the
-attractor). A failed integration raises :class:`SimulationError` naming the trajectory and the
-integrator's reason; no row is ever silently dropped.
+time units (rounded to a multiple of ``dt``) is integrated first and discarded; recorded times
+continue from there, so driven systems keep their phase. A failed integration raises
+:class:`SimulationError` naming the trajectory and the integrator's reason; no row is ever
+silently dropped.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class Simulation:
     """The result of :func:`simulate`.
 
     Attributes:
-        t: ``(n_t,)`` output times, ``t[k] = k dt`` (system time units), after the transient.
+        t: ``(n_t,)`` output times ``t[k] = t_0 + k dt`` (system time units), where
+            ``t_0 = round(transient / dt) dt`` is the end of the discarded transient.
         y: ``(n_traj, n_t, n_obs)`` observed states (``system.observe`` of the full state).
         y0: ``(n_traj, n_state)`` full initial states at ``t = 0`` (after the transient).
         observables: extra series, e.g. ``"invariant/energy"`` of shape ``(n_traj, n_t)``.
@@ -111,14 +113,17 @@ def _one(args: tuple) -> tuple[int, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed_seq)
     if y0 is None:
         y0 = np.asarray(system.initial_condition(rng), dtype=float)
-    if transient > 0:
-        n_tr = max(1, int(round(transient / dt)))
-        t_tr = dt * np.arange(n_tr + 1)
-        y0 = integrate_trajectory(system, y0, t_tr, rng=rng, method=method, rtol=rtol,
-                                  atol=atol, index=index)[-1]
-    t = dt * np.arange(n_t)
-    y = integrate_trajectory(system, y0, t, rng=rng, method=method, rtol=rtol, atol=atol,
-                             index=index)
+    n_tr = int(round(transient / dt)) if transient > 0 else 0
+    kw = {"rng": rng, "method": method, "rtol": rtol, "atol": atol, "index": index}
+    if system.kind != "ode" and n_tr > 0:
+        # Delay and other non-Markovian integrators keep history that a restart from one state
+        # would lose: integrate transient and record in one call and drop the transient part.
+        y = integrate_trajectory(system, y0, dt * np.arange(n_tr + n_t), **kw)[n_tr:]
+        return index, y[0].copy(), y
+    if n_tr > 0:
+        y0 = integrate_trajectory(system, y0, dt * np.arange(n_tr + 1), **kw)[-1]
+    t = n_tr * dt + dt * np.arange(n_t)  # absolute times: driven systems keep their phase
+    y = integrate_trajectory(system, y0, t, **kw)
     return index, np.asarray(y0), y
 
 
@@ -209,7 +214,8 @@ def simulate(
     if record_invariants:
         for name, values in system.invariants(full).items():
             observables[f"invariant/{name}"] = np.asarray(values)
-    t = dt * np.arange(n_t)
+    n_tr = int(round(transient / dt)) if transient > 0 else 0
+    t = n_tr * dt + dt * np.arange(n_t)
     meta = {
         "system": system.name,
         "kind": system.kind,
