@@ -10,11 +10,17 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 
 def pytest_configure(config):
-    # Small recurrent models run fastest on one intra-op thread, and oversubscribed threads on a
-    # shared 2-core machine slow torch down by orders of magnitude.
+    # Small models and matrices run fastest on one thread, and oversubscribed torch/BLAS threads
+    # on a shared 2-core machine slow down by orders of magnitude.
     import torch
 
     torch.set_num_threads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        config._physrnn_blas_limit = threadpool_limits(limits=1)
+    except ImportError:  # pragma: no cover - threadpoolctl is in the test extra
+        pass
 
 
 @pytest.fixture
