@@ -1,7 +1,8 @@
 """Metrics in physical units: relative energy error, fidelity, Lyapunov exponents.
 
-Forecasting metrics (NRMSE versus lead time, valid prediction time in Lyapunov times,
-invariant-measure distances) live here too as they are added.
+The forecasting metrics (NRMSE versus lead time, valid prediction time in Lyapunov times,
+invariant-measure and power-spectrum distances, invariant drift, the Ornstein-Uhlenbeck bound)
+are defined in :mod:`physrnn.forecast_metrics` and re-exported here.
 """
 
 from __future__ import annotations
@@ -11,9 +12,42 @@ import math
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from physrnn.forecast_metrics import (
+    invariant_drift,
+    invariant_measure_distance,
+    lead_times,
+    nrmse,
+    nrmse_at,
+    nrmse_curve,
+    ou_forecast_efficiency,
+    ou_optimal_nrmse,
+    power_spectrum_distance,
+    summarise_vpt,
+    truth_floor,
+    valid_prediction_time,
+    wasserstein_per_component,
+)
 from physrnn.vmc.estimators import v_score
 
-__all__ = ["relative_error", "fidelity", "v_score", "largest_lyapunov_exponent"]
+__all__ = [
+    "relative_error",
+    "fidelity",
+    "v_score",
+    "largest_lyapunov_exponent",
+    "lead_times",
+    "nrmse",
+    "nrmse_curve",
+    "nrmse_at",
+    "valid_prediction_time",
+    "summarise_vpt",
+    "wasserstein_per_component",
+    "invariant_measure_distance",
+    "power_spectrum_distance",
+    "truth_floor",
+    "invariant_drift",
+    "ou_optimal_nrmse",
+    "ou_forecast_efficiency",
+]
 
 
 def relative_error(value: float, reference: float) -> float:
