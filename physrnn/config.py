@@ -166,6 +166,13 @@ def _check_value(value: Any, tp: Any, where: str) -> Any:
             except ConfigError:
                 continue
         raise ConfigError(f"{where}: wrong type {type(value).__name__} ({value!r})")
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: must be a list, got {type(value).__name__} {value!r}")
+        (item_tp,) = get_args(tp) or (Any,)
+        if item_tp is Any:
+            return list(value)
+        return [_check_value(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict or tp is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: must be a table, got {type(value).__name__} {value!r}")

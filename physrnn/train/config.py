@@ -1,0 +1,128 @@
+"""Config of a forecasting run (``physrnn train``): data, model, training, evaluation, run.
+
+Example (``examples/forecast_lorenz63.toml``)::
+
+    [data]
+    card = "datasets/lorenz63.toml"   # generated into the output directory if path is empty
+    context = 100
+    horizon = 50
+
+    [model]
+    cell = "gru"
+    hidden_size = 128
+
+    [train]
+    epochs = 30
+    rollout_k_max = 50
+
+    [eval]
+    baselines = ["persistence", "mean", "linear", "esn"]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from physrnn.config import RunConfig, _require
+
+__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "EvalConfig", "TrainRunConfig"]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the trajectories come from and how they are cut into windows (in samples)."""
+
+    path: str = ""
+    card: str = ""
+    card_overrides: list[str] = field(default_factory=list)
+    context: int = 100
+    horizon: int = 50
+    stride: int = 10
+    batch_size: int = 64
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        _require(bool(self.path) or bool(self.card), "path",
+                 "give a dataset file (data.path) or a dataset card (data.card)")
+        _require(self.context >= 1, "context", f"must be >= 1, got {self.context}")
+        _require(self.horizon >= 1, "horizon", f"must be >= 1, got {self.horizon}")
+        _require(self.stride >= 1, "stride", f"must be >= 1, got {self.stride}")
+        _require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+        _require(self.num_workers >= 0, "num_workers", f"must be >= 0, got {self.num_workers}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The recurrent forecaster."""
+
+    cell: Literal["gru", "lstm", "rnn"] = "gru"
+    hidden_size: int = 128
+    n_layers: int = 1
+    dropout: float = 0.0
+    predict_increments: bool = True
+    dtype: Literal["float32", "float64"] = "float32"
+
+    def __post_init__(self) -> None:
+        _require(self.hidden_size >= 1, "hidden_size", f"must be >= 1, got {self.hidden_size}")
+        _require(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
+        _require(0.0 <= self.dropout < 1.0, "dropout", f"must be in [0, 1), got {self.dropout}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation: Adam, schedule, clipping, teacher forcing -> rollout curriculum."""
+
+    epochs: int = 30
+    lr: float = 1e-3
+    lr_schedule: Literal["constant", "cosine", "exponential"] = "cosine"
+    lr_final: float = 1e-5
+    weight_decay: float = 0.0
+    clip_grad_norm: float = 1.0
+    rollout_start_epoch: int = 5
+    rollout_end_epoch: int = 20
+    rollout_k_max: int = 50
+    tbptt: int = 0
+    patience: int = 0
+    amp: bool = False
+
+    def __post_init__(self) -> None:
+        _require(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
+        _require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        _require(self.lr_final > 0, "lr_final", f"must be > 0, got {self.lr_final}")
+        _require(self.clip_grad_norm >= 0, "clip_grad_norm", "must be >= 0 (0 = off)")
+        _require(self.rollout_k_max >= 1, "rollout_k_max", "must be >= 1")
+        _require(self.rollout_end_epoch >= self.rollout_start_epoch, "rollout_end_epoch",
+                 "must be >= rollout_start_epoch")
+        _require(self.tbptt >= 0, "tbptt", "must be >= 0 (0 = full BPTT)")
+        _require(self.patience >= 0, "patience", "must be >= 0 (0 = no early stopping)")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Scoring on the test split: forecasts from many initial conditions, long free runs."""
+
+    n_test: int = 25
+    horizon_lyapunov: float = 10.0
+    threshold: float = 0.4
+    baselines: list[str] = field(default_factory=lambda: ["persistence", "mean", "linear",
+                                                          "esn"])
+    esn_configs: int = 16
+    free_run_steps: int = 5000
+
+    def __post_init__(self) -> None:
+        _require(self.n_test >= 1, "n_test", f"must be >= 1, got {self.n_test}")
+        _require(self.horizon_lyapunov > 0, "horizon_lyapunov", "must be > 0")
+        _require(self.threshold > 0, "threshold", "must be > 0")
+        _require(self.free_run_steps >= 0, "free_run_steps", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class TrainRunConfig:
+    """Everything a ``physrnn train`` run needs; stored in full in every record."""
+
+    data: DataConfig = field(default_factory=lambda: DataConfig(card="datasets/lorenz63.toml"))
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    run: RunConfig = field(default_factory=RunConfig)
