@@ -75,7 +75,7 @@ def test_operator_on_spin_one_rejected():
     import netket as nk
 
     hi = nk.hilbert.Spin(1.0, 4)
-    op = nk.operator.spin.sigmax(hi, 0) * nk.operator.spin.sigmax(hi, 1)
+    op = nk.operator.spin.sigmax(hi, 0) @ nk.operator.spin.sigmax(hi, 1)
     with pytest.raises(SystemDefinitionError, match="spin-1/2"):
         ConnectedOperator(op)
     with pytest.raises(SystemDefinitionError, match="spin-1/2"):

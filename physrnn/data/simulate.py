@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -203,7 +204,9 @@ def simulate(
                 results[job[1]] = _one(job)
                 bar.update(1)
         else:
-            with ProcessPoolExecutor(max_workers=min(workers, n_traj)) as pool:
+            # spawn, not fork: forking a process that holds JAX, torch or BLAS threads can deadlock
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=min(workers, n_traj), mp_context=ctx) as pool:
                 for res in pool.map(_one, jobs, chunksize=max(1, n_traj // (4 * workers))):
                     results[res[0]] = res
                     bar.update(1)
