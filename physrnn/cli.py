@@ -15,7 +15,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from physrnn.errors import PhysrnnError
+from physrnn.errors import OutputExistsError, PhysrnnError
 
 __all__ = ["main", "QUICKSTART_OVERRIDES"]
 
@@ -33,6 +33,16 @@ def _summary_help() -> str:
     lines = [f"  {k:<{width}}  {v}" for k, v in SUMMARY_KEYS.items()]
     return ("outputs in --out DIR: record.h5 (config, versions, history, results), "
             "summary.json, energy.png, checkpoint.pt\n\nsummary.json keys:\n" + "\n".join(lines))
+
+
+def _train_summary_help() -> str:
+    from physrnn.train.job import TRAIN_SUMMARY_KEYS
+
+    width = max(len(k) for k in TRAIN_SUMMARY_KEYS)
+    lines = [f"  {k:<{width}}  {v}" for k, v in TRAIN_SUMMARY_KEYS.items()]
+    return ("outputs in --out DIR: record.h5, summary.json (with the full table under 'table'), "
+            "training.png, nrmse.png, forecasts.png, checkpoint.pt, data.h5 when generated from "
+            "a card\n\nsummary.json keys:\n" + "\n".join(lines))
 
 
 def _add_run_options(p: argparse.ArgumentParser, *, out_required: bool) -> None:
@@ -74,6 +84,23 @@ def _parser() -> argparse.ArgumentParser:
                        epilog=_summary_help())
     v.add_argument("config", type=Path, help="TOML config file")
     _add_run_options(v, out_required=True)
+
+    t = sub.add_parser("train", formatter_class=fmt,
+                       help="train an RNN forecaster and score it against baselines",
+                       description="Train a recurrent forecaster on a simulated-dynamics dataset "
+                                   "(teacher forcing, then closed-loop rollout), then score it "
+                                   "and every configured baseline on the test split.",
+                       epilog=_train_summary_help())
+    t.add_argument("config", type=Path, help="TOML config (see examples/forecast_*.toml)")
+    _add_run_options(t, out_required=True)
+    e = sub.add_parser("evaluate", help="re-score a trained run (table and figures)",
+                       description="Load DIR/checkpoint.pt and its config, forecast the test "
+                                   "windows with the RNN and the baselines, print the table and "
+                                   "write DIR/evaluate/{evaluation.json,nrmse.png,forecasts.png}.")
+    e.add_argument("run_dir", type=Path, help="output directory of physrnn train")
+    e.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="SEC.KEY=VAL", help="override an eval setting, e.g. eval.n_test=50")
+    e.add_argument("--overwrite", action="store_true", help="replace DIR/evaluate")
 
     d = sub.add_parser("data", help="simulated-dynamics datasets: generate, info, systems")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
@@ -142,6 +169,51 @@ def _cmd_vmc(args: argparse.Namespace, *, quickstart: bool) -> int:
     return 0 if summary.get("status") == "completed" else 3
 
 
+def _print_forecast_table(rows: list[dict]) -> None:
+    def f(v, spec: str) -> str:
+        return "-" if v is None else format(v, spec)
+
+    unit = next((r.get("vpt_unit") for r in rows if r.get("vpt_unit")), "")
+    print(f"| model | median VPT ({unit}) | IQR | NRMSE at 1 Lyapunov time | "
+          "W1/sigma long run | spectrum distance |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {f(r.get('median_vpt'), '.2f')} | {f(r.get('vpt_iqr'), '.2f')} "
+              f"| {f(r.get('nrmse_1lyap'), '.3f')} | {f(r.get('w1_longrun'), '.3f')} | "
+              f"{f(r.get('psd_longrun'), '.3f')} |")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from physrnn.config import load_config
+    from physrnn.train.config import TrainRunConfig
+    from physrnn.train.job import run_train_job
+
+    config = load_config(args.config, overrides=args.overrides, cls=TrainRunConfig)
+    command = "physrnn " + " ".join(sys.argv[1:])
+    summary = run_train_job(config, args.out, overwrite=args.overwrite, resume=args.resume,
+                            progress=False if args.quiet else None, command=command)
+    _print_forecast_table(summary.get("table", []))
+    print(f"\nwrote {args.out}/record.h5, summary.json, training.png, nrmse.png, forecasts.png")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from physrnn.records import prepare_output_dir, write_summary
+    from physrnn.train.job import _write_eval_figures, evaluate_run, load_trained
+
+    out = args.run_dir / "evaluate"
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise OutputExistsError(f"{out} already exists; pass --overwrite to replace it")
+    config, model, data = load_trained(args.run_dir, overrides=args.overrides)
+    rows, extras = evaluate_run(config, model, data)
+    prepare_output_dir(out, overwrite=True)
+    write_summary(out / "evaluation.json", {"table": rows})
+    _write_eval_figures(out, config, extras)
+    _print_forecast_table(rows)
+    print(f"\nwrote {out}/evaluation.json, nrmse.png, forecasts.png")
+    return 0
+
+
 def _cmd_data(args: argparse.Namespace) -> int:
     if args.data_command == "generate":
         from physrnn.data.cards import generate_from_card, load_card
@@ -175,6 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in ("quickstart", "vmc"):
             return _cmd_vmc(args, quickstart=args.command == "quickstart")
+        if args.command == "train":
+            return _cmd_train(args)
+        if args.command == "evaluate":
+            return _cmd_evaluate(args)
         if args.command == "data":
             return _cmd_data(args)
         if args.command == "show-config":

@@ -8,7 +8,7 @@ import numpy as np
 
 from physrnn.records import atomic_path
 
-__all__ = ["plot_vmc_history"]
+__all__ = ["plot_vmc_history", "plot_training_history", "plot_nrmse_curves", "plot_forecasts"]
 
 
 def _figure(nrows: int, ncols: int, size: tuple[float, float]):
@@ -65,3 +65,82 @@ def plot_vmc_history(
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
     return path
+
+
+def _save(plt, fig, path: str | Path) -> Path:
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    return path
+
+
+def plot_training_history(history: dict[str, np.ndarray], path: str | Path) -> Path:
+    """Training and validation loss (log scale) and the rollout length per epoch."""
+    plt, fig, axes = _figure(2, 1, (7.0, 5.5))
+    ax, ax_k = axes[0, 0], axes[1, 0]
+    epoch = history["epoch"]
+    ax.semilogy(epoch, history["train_loss"], label="train loss", color="C0")
+    if "val_loss" in history and np.any(np.isfinite(history["val_loss"])):
+        ax.semilogy(epoch, history["val_loss"], label="validation loss (closed loop)",
+                    color="C1")
+    ax.set_ylabel("loss (normalised units^2)")
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    if "rollout_k" in history:
+        ax_k.step(epoch, history["rollout_k"], where="post", color="C2")
+    ax_k.set_ylabel("rollout length k (0 = teacher forcing)")
+    ax_k.set_xlabel("epoch")
+    return _save(plt, fig, path)
+
+
+def _lead_axis(n: int, dt: float, lam: float | None) -> tuple[np.ndarray, str]:
+    lead = dt * np.arange(1, n + 1)
+    return (lead * lam, "lead time (Lyapunov times)") if lam else (lead, "lead time")
+
+
+def plot_nrmse_curves(extras: dict, path: str | Path, *, threshold: float = 0.4) -> Path:
+    """NRMSE versus lead time for every model (median and interquartile band over windows)."""
+    from physrnn.forecast_metrics import nrmse
+
+    plt, fig, axes = _figure(1, 1, (7.0, 4.5))
+    ax = axes[0, 0]
+    truth = extras["windows"].truth
+    lead, label = _lead_axis(truth.shape[1], extras["dt"], extras["lyapunov_exponent"])
+    for k, (name, pred) in enumerate(extras["forecasts"].items()):
+        err = nrmse(pred, truth, np.ones(truth.shape[-1]))
+        med = np.median(err, axis=0)
+        ax.plot(lead, med, color=f"C{k}", label=name, lw=1.5 if k == 0 else 1.0)
+        ax.fill_between(lead, np.quantile(err, 0.25, axis=0), np.quantile(err, 0.75, axis=0),
+                        color=f"C{k}", alpha=0.15, lw=0)
+    ax.axhline(threshold, color="k", ls="--", lw=1.0, label=f"VPT threshold {threshold}")
+    ax.set_xlabel(label)
+    ax.set_ylabel("NRMSE")
+    ax.set_ylim(0, max(1.5, 2 * threshold))
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    return _save(plt, fig, path)
+
+
+def plot_forecasts(extras: dict, path: str | Path, *, model: str, n_windows: int = 3,
+                   max_components: int = 3) -> Path:
+    """Forecast of ``model`` versus truth for a few test windows (normalised units)."""
+    truth = extras["windows"].truth
+    pred = extras["forecasts"][model]
+    n_w = min(n_windows, truth.shape[0])
+    n_c = min(max_components, truth.shape[-1])
+    plt, fig, axes = _figure(n_c, n_w, (3.6 * n_w, 2.2 * n_c))
+    lead, label = _lead_axis(truth.shape[1], extras["dt"], extras["lyapunov_exponent"])
+    names = extras.get("state_names") or [f"y{i}" for i in range(truth.shape[-1])]
+    for j in range(n_w):
+        for c in range(n_c):
+            ax = axes[c, j]
+            ax.plot(lead, truth[j, :, c], color="k", lw=1.0, label="truth")
+            ax.plot(lead, pred[j, :, c], color="C0", lw=1.0, ls="--", label=model)
+            if j == 0:
+                ax.set_ylabel(f"{names[c]} (normalised)")
+            if c == n_c - 1:
+                ax.set_xlabel(label)
+    axes[0, 0].legend(fontsize=7)
+    return _save(plt, fig, path)

@@ -1,0 +1,293 @@
+"""A complete forecasting run: data, training, evaluation against baselines, record.
+
+What ``physrnn train`` and ``physrnn evaluate`` call; usable from Python::
+
+    from physrnn.config import load_config
+    from physrnn.config import load_config
+    from physrnn.train.config import TrainRunConfig
+    from physrnn.train.job import run_train_job
+    summary = run_train_job(load_config("examples/forecast_lorenz63.toml",
+                                        cls=TrainRunConfig), "runs/l63")
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from physrnn.config import to_dict, to_toml
+from physrnn.data.datasets import make_loaders
+from physrnn.data.hdf5 import TrajectoryData, read_dataset
+from physrnn.errors import ConfigError, RecordError
+from physrnn.nn.recurrent import RecurrentForecaster, TorchForecaster
+from physrnn.records import (
+    load_checkpoint,
+    prepare_output_dir,
+    provenance,
+    write_record,
+    write_summary,
+)
+from physrnn.train.config import TrainRunConfig
+from physrnn.train.evaluate import evaluate_forecasters, forecast_windows
+from physrnn.train.loop import RolloutSchedule, Trainer
+from physrnn.vmc.driver import make_optimizer
+from physrnn.vmc.job import resolve_device
+
+__all__ = ["run_train_job", "evaluate_run", "load_trained", "TRAIN_SUMMARY_KEYS"]
+
+log = logging.getLogger(__name__)
+
+#: Keys of ``summary.json`` of a forecasting run (shown by ``physrnn train --help``).
+TRAIN_SUMMARY_KEYS: dict[str, str] = {
+    "status": "completed | interrupted",
+    "system": "dataset's system name",
+    "model": "cell of the trained forecaster (gru, lstm, rnn)",
+    "vpt_unit": "unit of the valid prediction times (Lyapunov times or time units)",
+    "median_vpt": "median valid prediction time of the trained RNN on the test windows",
+    "vpt_iqr": "interquartile range of the RNN's valid prediction time",
+    "nrmse_1lyap": "RNN's NRMSE at one Lyapunov time (mean over test windows)",
+    "best_baseline": "baseline with the largest median VPT",
+    "best_baseline_vpt": "its median VPT",
+    "vpt_<name>": "median VPT of each baseline (persistence, mean, linear, esn, sindy)",
+    "n_test": "number of test initial conditions",
+    "epochs": "training epochs completed",
+    "train_windows": "training windows per epoch",
+    "n_parameters": "trainable parameters of the RNN",
+    "train_time_s": "wall time of training (s)",
+    "final_val_loss": "validation loss after the last epoch",
+    "seed": "run.seed",
+    "physrnn_version": "package version",
+    "git_revision": "git revision of the source",
+}
+
+
+def _dataset_path(config: TrainRunConfig, out: Path, progress: bool | None) -> Path:
+    if config.data.path:
+        path = Path(config.data.path)
+        if not path.is_file():
+            raise ConfigError(f"data.path = {config.data.path!r}: file not found")
+        return path
+    path = out / "data.h5"
+    if path.exists():
+        return path
+    from physrnn.data.cards import generate_from_card, load_card
+
+    card = load_card(config.data.card, overrides=list(config.data.card_overrides))
+    log.info("generating %s from %s", path, config.data.card)
+    return generate_from_card(card, path, progress=progress)
+
+
+def _build(config: TrainRunConfig, n_state: int, device: torch.device,
+           train_loader) -> Trainer:
+    m, t = config.model, config.train
+    model = RecurrentForecaster(n_state, cell=m.cell, hidden_size=m.hidden_size,
+                                n_layers=m.n_layers, dropout=m.dropout,
+                                predict_increments=m.predict_increments,
+                                seed=config.run.seed, dtype=getattr(torch, m.dtype)).to(device)
+    opt, sched = make_optimizer(model, lr=t.lr, schedule=t.lr_schedule, n_steps=t.epochs,
+                                lr_final=t.lr_final)
+    if t.weight_decay:
+        for group in opt.param_groups:
+            group["weight_decay"] = t.weight_decay
+    k_max = min(t.rollout_k_max, config.data.horizon)
+    schedule = RolloutSchedule(t.rollout_start_epoch, t.rollout_end_epoch, k_max=k_max)
+    return Trainer(model, optimizer=opt, scheduler=sched, rollout_schedule=schedule,
+                   clip_grad_norm=t.clip_grad_norm or None, tbptt=t.tbptt or None,
+                   patience=t.patience or None, device=str(device), amp=t.amp,
+                   seed=config.run.seed)
+
+
+def _baselines(config: TrainRunConfig, data: TrajectoryData, dt: float) -> dict[str, Any]:
+    from physrnn.baselines.forecast import make_baseline
+
+    out: dict[str, Any] = {}
+    for name in config.eval.baselines:
+        kwargs: dict[str, Any] = {}
+        if name == "esn":
+            kwargs = {"n_configs": config.eval.esn_configs, "seed": config.run.seed}
+        elif name == "sindy":
+            kwargs = {"dt": dt}
+        try:
+            out[name] = make_baseline(name, **kwargs)
+        except (KeyError, ValueError) as exc:
+            raise ConfigError(f"eval.baselines: {exc}") from None
+    return out
+
+
+def _normalised(data: TrajectoryData) -> np.ndarray:
+    return data.normalisation.normalise(np.asarray(data.y, dtype=np.float64))
+
+
+def evaluate_run(
+    config: TrainRunConfig,
+    model: torch.nn.Module,
+    data: TrajectoryData,
+    *,
+    fit_baselines: bool = True,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Score the trained RNN and the configured baselines on the test split.
+
+    Returns:
+        ``(rows, extras)``: the table rows (see :func:`evaluate_forecasters`) and what the
+        figures need (windows, forecasts, free runs, units).
+    """
+    meta = data.meta
+    dt = float(meta.get("dt", math.nan))
+    lam = meta.get("lyapunov_exponent")
+    lam = float(lam) if lam is not None and math.isfinite(float(lam)) else None
+    y = _normalised(data)
+    splits = data.splits
+    unit_time = 1.0 / lam if lam else 1.0
+    horizon = max(1, int(math.ceil(config.eval.horizon_lyapunov * unit_time / dt)))
+    windows = forecast_windows(y, splits["test"], n_test=config.eval.n_test,
+                               context=config.data.context, horizon=horizon,
+                               seed=config.run.seed)
+    forecasters: dict[str, Any] = {}
+    fit_s: dict[str, float] = {}
+    for name, base in (_baselines(config, data, dt) if fit_baselines else {}).items():
+        t0 = time.perf_counter()
+        forecasters[name] = base.fit(y[splits["train"]], y[splits["val"]] if len(
+            splits["val"]) else None)
+        fit_s[name] = time.perf_counter() - t0
+    forecasters = {config.model.cell: TorchForecaster(model, name=config.model.cell),
+                   **forecasters}
+    steps = config.eval.free_run_steps
+    pool = y[splits["test"]]
+    floor = y[splits["val"]] if len(splits["val"]) else None
+    rows, forecasts = evaluate_forecasters(
+        forecasters, windows, dt=dt, lyapunov_exponent=lam, threshold=config.eval.threshold,
+        free_run_steps=min(steps, y.shape[1]) if steps else 0, truth_pool=pool,
+        floor_pool=floor)
+    for row in rows:
+        if row["model"] in fit_s:
+            row["fit_s"] = fit_s[row["model"]]
+    extras = {"windows": windows, "forecasts": forecasts, "dt": dt, "lyapunov_exponent": lam,
+              "truth_pool": pool, "state_names": list(meta.get("state_names", []))}
+    return rows, extras
+
+
+def _summary(config: TrainRunConfig, rows: list[dict[str, Any]], trainer: Trainer,
+             data: TrajectoryData, n_windows: int, status: str) -> dict[str, Any]:
+    prov = provenance()
+    rnn = rows[0] if rows else {}
+    base = [r for r in rows[1:] if r.get("median_vpt") is not None]
+    best = max(base, key=lambda r: r["median_vpt"]) if base else None
+    history = trainer.history_arrays()
+    summary: dict[str, Any] = {
+        "status": status, "system": data.meta.get("system"), "model": config.model.cell,
+        "vpt_unit": rnn.get("vpt_unit"), "median_vpt": rnn.get("median_vpt"),
+        "vpt_iqr": rnn.get("vpt_iqr"), "nrmse_1lyap": rnn.get("nrmse_1lyap"),
+        "best_baseline": None if best is None else best["model"],
+        "best_baseline_vpt": None if best is None else best["median_vpt"],
+    }
+    summary.update({f"vpt_{r['model']}": r["median_vpt"] for r in base})
+    val = history.get("val_loss")
+    summary.update(
+        n_test=rnn.get("n_test"), epochs=trainer.epoch, train_windows=n_windows,
+        n_parameters=sum(p.numel() for p in trainer.model.parameters()),
+        train_time_s=float(history["time_s"][-1]) if len(history.get("time_s", [])) else 0.0,
+        final_val_loss=float(val[-1]) if val is not None and len(val) else None,
+        seed=config.run.seed, physrnn_version=prov["physrnn_version"],
+        git_revision=prov["git_revision"])
+    return summary
+
+
+def _write_outputs(out: Path, config: TrainRunConfig, trainer: Trainer, rows, extras,
+                   summary: dict[str, Any], command: str) -> None:
+    from physrnn.plotting import plot_training_history
+
+    history = trainer.history_arrays()
+    flat = {k: v for k, v in summary.items() if isinstance(v, int | float | str | bool)}
+    write_record(out / "record.h5", config=to_dict(config), config_toml=to_toml(config),
+                 history=history, results=flat, command=command, status=summary["status"])
+    write_summary(out / "summary.json", {**summary, "table": rows})
+    if len(history.get("epoch", [])):
+        plot_training_history(history, out / "training.png")
+    if extras:
+        _write_eval_figures(out, config, extras)
+
+
+def _write_eval_figures(out: Path, config: TrainRunConfig, extras: dict[str, Any]) -> None:
+    from physrnn.plotting import plot_forecasts, plot_nrmse_curves
+
+    plot_nrmse_curves(extras, out / "nrmse.png", threshold=config.eval.threshold)
+    plot_forecasts(extras, out / "forecasts.png", model=config.model.cell)
+
+
+def run_train_job(
+    config: TrainRunConfig,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: bool | None = None,
+    command: str = "physrnn train",
+    evaluate: bool = True,
+) -> dict[str, Any]:
+    """Train the configured RNN forecaster, checkpoint it, and score it against baselines.
+
+    Returns:
+        The summary dict (keys in :data:`TRAIN_SUMMARY_KEYS`) with the full table under
+        ``"table"``.
+    """
+    out = prepare_output_dir(out, overwrite=overwrite, resume=resume)
+    if config.run.threads:
+        torch.set_num_threads(config.run.threads)
+    device = resolve_device(config.run.device)
+    path = _dataset_path(config, out, progress)
+    d = config.data
+    loaders = make_loaders(path, context=d.context, horizon=d.horizon, stride=d.stride,
+                           batch_size=d.batch_size, num_workers=d.num_workers,
+                           seed=config.run.seed, dtype=getattr(torch, config.model.dtype))
+    if "train" not in loaders:
+        raise ConfigError(f"{path}: the train split is empty")
+    data = read_dataset(path)
+    trainer = _build(config, data.n_state, device, loaders["train"])
+    ckpt = out / "checkpoint.pt"
+    if resume and ckpt.exists():
+        trainer.resume(ckpt)
+        log.info("resumed from %s at epoch %d", ckpt, trainer.epoch)
+
+    def callback(tr: Trainer, rec) -> None:
+        if tr.epoch % config.run.checkpoint_every == 0:
+            tr.save_checkpoint(ckpt, config=to_dict(config))
+
+    try:
+        trainer.fit(loaders["train"], loaders.get("val"), epochs=config.train.epochs,
+                    callbacks=(callback,), progress=progress)
+    except KeyboardInterrupt:
+        trainer.save_checkpoint(ckpt, config=to_dict(config))
+        summary = _summary(config, [], trainer, data, len(loaders["train"].dataset),
+                           "interrupted")
+        _write_outputs(out, config, trainer, [], {}, summary, command)
+        raise
+    trainer.save_checkpoint(ckpt, config=to_dict(config))
+    rows, extras = evaluate_run(config, trainer.model, data) if evaluate else ([], {})
+    summary = _summary(config, rows, trainer, data, len(loaders["train"].dataset), "completed")
+    _write_outputs(out, config, trainer, rows, extras, summary, command)
+    return summary
+
+
+def load_trained(run_dir: str | Path, *, overrides: list[str] | None = None):
+    """Config, trained model and dataset of a finished ``physrnn train`` run directory."""
+    from physrnn.config import apply_overrides, from_dict
+
+    run_dir = Path(run_dir)
+    state = load_checkpoint(run_dir / "checkpoint.pt")
+    if "config" not in state:
+        raise RecordError(f"{run_dir / 'checkpoint.pt'}: no config stored in the checkpoint")
+    data_dict = apply_overrides(state["config"], overrides or [])
+    config = from_dict(TrainRunConfig, data_dict, source=str(run_dir / "checkpoint.pt"))
+    path = Path(config.data.path) if config.data.path else run_dir / "data.h5"
+    data = read_dataset(path)
+    device = resolve_device(config.run.device)
+    trainer = _build(config, data.n_state, device, None)
+    trainer.resume(run_dir / "checkpoint.pt")
+    return config, trainer.model, data
+
