@@ -42,6 +42,8 @@ __all__ = [
     "to_dict",
     "to_toml",
     "apply_overrides",
+    "check_resumable",
+    "RESUME_FREE",
 ]
 
 
@@ -293,6 +295,24 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             raise ConfigError(f"--set {item!r}: '{section}' is not a section")
         table[key] = value
     return out
+
+
+def check_resumable(saved: dict[str, Any], config: Any, path: str | Path,
+                    free: frozenset[tuple[str, str]] = frozenset()) -> None:
+    """Raise :class:`ConfigError` unless ``config`` equals the ``saved`` (checkpointed) config.
+
+    ``free`` lists ``(section, key)`` pairs that may differ on resume (device, threads, ...).
+    """
+    now = to_dict(config)
+    diffs = [f"{sec}.{key}" for sec, table in now.items() for key, val in table.items()
+             if (sec, key) not in free and saved.get(sec, {}).get(key) != val]
+    if diffs:
+        raise ConfigError(f"cannot resume from {path}: the config differs in "
+                          f"{', '.join(diffs)}; resume with the same config")
+
+
+#: Settings that may change when a run is resumed.
+RESUME_FREE = frozenset({("run", "device"), ("run", "threads"), ("run", "checkpoint_every")})
 
 
 def load_config(

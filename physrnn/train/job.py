@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from physrnn.config import to_dict, to_toml
+from physrnn.config import RESUME_FREE, check_resumable, to_dict, to_toml
 from physrnn.data.datasets import make_loaders
 from physrnn.data.hdf5 import TrajectoryData, read_dataset
 from physrnn.errors import ConfigError, RecordError
@@ -206,7 +206,8 @@ def _write_outputs(out: Path, config: TrainRunConfig, trainer: Trainer, rows, ex
     flat = {k: v for k, v in summary.items() if isinstance(v, int | float | str | bool)}
     write_record(out / "record.h5", config=to_dict(config), config_toml=to_toml(config),
                  history=history, results=flat, command=command, status=summary["status"])
-    write_summary(out / "summary.json", {**summary, "table": rows})
+    summary["table"] = rows
+    write_summary(out / "summary.json", summary)
     if len(history.get("epoch", [])):
         plot_training_history(history, out / "training.png")
     if extras:
@@ -229,8 +230,13 @@ def run_train_job(
     progress: bool | None = None,
     command: str = "physrnn train",
     evaluate: bool = True,
+    stop_after: int | None = None,
 ) -> dict[str, Any]:
     """Train the configured RNN forecaster, checkpoint it, and score it against baselines.
+
+    Args:
+        stop_after: stop (as if interrupted) after this many total epochs, with a checkpoint
+            and status ``"interrupted"``; ``--resume`` continues.
 
     Returns:
         The summary dict (keys in :data:`TRAIN_SUMMARY_KEYS`) with the full table under
@@ -251,6 +257,8 @@ def run_train_job(
     trainer = _build(config, data.n_state, device, loaders["train"])
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.exists():
+        check_resumable(load_checkpoint(ckpt).get("config", {}), config, ckpt,
+                        RESUME_FREE | {("eval", k) for k in to_dict(config)["eval"]})
         trainer.resume(ckpt)
         log.info("resumed from %s at epoch %d", ckpt, trainer.epoch)
 
@@ -259,7 +267,9 @@ def run_train_job(
             tr.save_checkpoint(ckpt, config=to_dict(config))
 
     try:
-        trainer.fit(loaders["train"], loaders.get("val"), epochs=config.train.epochs,
+        epochs = config.train.epochs if stop_after is None else min(stop_after,
+                                                                    config.train.epochs)
+        trainer.fit(loaders["train"], loaders.get("val"), epochs=epochs,
                     callbacks=(callback,), progress=progress)
     except KeyboardInterrupt:
         trainer.save_checkpoint(ckpt, config=to_dict(config))
@@ -268,6 +278,11 @@ def run_train_job(
         _write_outputs(out, config, trainer, [], {}, summary, command)
         raise
     trainer.save_checkpoint(ckpt, config=to_dict(config))
+    if trainer.epoch < config.train.epochs and not (trainer.stop_training or trainer.stopped):
+        summary = _summary(config, [], trainer, data, len(loaders["train"].dataset),
+                           "interrupted")
+        _write_outputs(out, config, trainer, [], {}, summary, command)
+        return summary
     rows, extras = evaluate_run(config, trainer.model, data) if evaluate else ([], {})
     summary = _summary(config, rows, trainer, data, len(loaders["train"].dataset), "completed")
     _write_outputs(out, config, trainer, rows, extras, summary, command)

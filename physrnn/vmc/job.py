@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from physrnn.baselines.reference import Reference, reference_energy
-from physrnn.config import VMCRunConfig, to_dict, to_toml
+from physrnn.config import RESUME_FREE, VMCRunConfig, check_resumable, to_dict, to_toml
 from physrnn.errors import ConfigError, NonFiniteError
 from physrnn.plotting import plot_vmc_history
 from physrnn.records import (
@@ -86,18 +86,6 @@ def build_vmc(config: VMCRunConfig, system: SpinSystem, device: torch.device) ->
                                 lr_final=v.lr_final)
     return VMC(system.operator, model, n_samples=v.n_samples, optimizer=opt, scheduler=sched,
                seed=config.run.seed, chunk_size=v.chunk_size, e_inf=system.e_inf)
-
-
-_RESUME_FREE = {("run", "device"), ("run", "threads"), ("run", "checkpoint_every")}
-
-
-def _check_resumable(saved: dict[str, Any], config: VMCRunConfig, path: Path) -> None:
-    now = to_dict(config)
-    diffs = [f"{sec}.{key}" for sec, table in now.items() for key, val in table.items()
-             if (sec, key) not in _RESUME_FREE and saved.get(sec, {}).get(key) != val]
-    if diffs:
-        raise ConfigError(f"cannot resume from {path}: the config differs in "
-                          f"{', '.join(diffs)}; resume with the same config")
 
 
 def _results(driver: VMC, system: SpinSystem, ref: Reference | None, est, config,
@@ -178,7 +166,7 @@ def run_vmc_job(
     ckpt_path = out / "checkpoint.pt"
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
-        _check_resumable(state.get("config", {}), config, ckpt_path)
+        check_resumable(state.get("config", {}), config, ckpt_path, RESUME_FREE)
         driver.load_state_dict(state["driver"])
         log.info("resumed from %s at step %d", ckpt_path, driver.step_count)
 
