@@ -5,6 +5,7 @@ from physrnn.baselines.analytic import (
     tfim_chain_energy,
     tfim_infinite_chain_energy_per_site,
 )
+from physrnn.baselines.forecast import BASELINES, make_baseline
 from physrnn.baselines.reference import Reference, reference_energy
 
 __all__ = [
@@ -13,4 +14,6 @@ __all__ = [
     "heisenberg_bethe_energy_per_site",
     "Reference",
     "reference_energy",
+    "BASELINES",
+    "make_baseline",
 ]
