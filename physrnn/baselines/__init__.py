@@ -5,7 +5,6 @@ from physrnn.baselines.analytic import (
     tfim_chain_energy,
     tfim_infinite_chain_energy_per_site,
 )
-from physrnn.baselines.forecast import BASELINES, make_baseline
 from physrnn.baselines.reference import Reference, reference_energy
 
 __all__ = [
@@ -14,6 +13,13 @@ __all__ = [
     "heisenberg_bethe_energy_per_site",
     "Reference",
     "reference_energy",
-    "BASELINES",
-    "make_baseline",
 ]
+
+
+def __getattr__(name: str):
+    # forecasting baselines pull in the reservoir and torch: load them only when asked for
+    if name in ("BASELINES", "make_baseline"):
+        from physrnn.baselines import forecast
+
+        return getattr(forecast, name)
+    raise AttributeError(f"module 'physrnn.baselines' has no attribute {name!r}")

@@ -207,7 +207,8 @@ def get_system(name: str, **params: Any) -> DynamicalSystem:
 def _load_builtin() -> None:
     import importlib
 
-    for module in ("dynamics", "stochastic", "spatiotemporal", "quench", "bath"):
+    for module in ("dynamics", "mechanics", "chaos", "stochastic", "spatiotemporal", "quench",
+                   "bath"):
         try:
             importlib.import_module(f"physrnn.systems.{module}")
         except ModuleNotFoundError as exc:
