@@ -8,7 +8,13 @@ import numpy as np
 
 from physrnn.records import atomic_path
 
-__all__ = ["plot_vmc_history", "plot_training_history", "plot_nrmse_curves", "plot_forecasts"]
+__all__ = [
+    "plot_vmc_history",
+    "plot_training_history",
+    "plot_nrmse_curves",
+    "plot_forecasts",
+    "plot_attractor",
+]
 
 
 def _figure(nrows: int, ncols: int, size: tuple[float, float]):
@@ -143,4 +149,32 @@ def plot_forecasts(extras: dict, path: str | Path, *, model: str, n_windows: int
             if c == n_c - 1:
                 ax.set_xlabel(label)
     axes[0, 0].legend(fontsize=7)
+    return _save(plt, fig, path)
+
+
+def plot_attractor(extras: dict, path: str | Path, *, components: tuple[int, int] = (0, -1),
+                   max_models: int = 4) -> Path:
+    """Projection of each model's long free run beside the true test trajectories.
+
+    Uses state components ``components`` (default first and last, x-z for Lorenz-63), in
+    normalised units; a model whose free run diverged is absent.
+    """
+    runs = dict(list(extras["free_runs"].items())[:max_models])
+    truth = extras["truth_pool"].reshape(-1, extras["truth_pool"].shape[-1])
+    names = extras.get("state_names") or [f"y{i}" for i in range(truth.shape[-1])]
+    i, j = components
+    plt, fig, axes = _figure(1, len(runs) + 1, (3.2 * (len(runs) + 1), 3.2))
+    panels = [("truth (test)", truth), *runs.items()]
+    for k, (name, run) in enumerate(panels):
+        ax = axes[0, k]
+        ax.plot(run[:, i], run[:, j], lw=0.3, color="k" if k == 0 else f"C{k - 1}")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(names[i])
+        if k == 0:
+            ax.set_ylabel(names[j])
+    lims = (truth[:, i].min() - 0.5, truth[:, i].max() + 0.5), \
+        (truth[:, j].min() - 0.5, truth[:, j].max() + 0.5)
+    for ax in axes[0]:
+        ax.set_xlim(*lims[0])
+        ax.set_ylim(*lims[1])
     return _save(plt, fig, path)

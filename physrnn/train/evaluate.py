@@ -100,7 +100,8 @@ def evaluate_forecasters(
     free_run_steps: int = 0,
     truth_pool: np.ndarray | None = None,
     floor_pool: np.ndarray | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    return_free_runs: bool = False,
+) -> tuple:
     """Forecast every window with every model and score them.
 
     Args:
@@ -116,7 +117,8 @@ def evaluate_forecasters(
         ``(rows, forecasts)``: one row per model (``model``, ``median_vpt``, ``vpt_q25``,
         ``vpt_q75``, ``vpt_iqr``, ``n_censored``, ``vpt_unit``, ``nrmse_1lyap``, ``w1_longrun``,
         ``psd_longrun``, ``forecast_s``) plus a ``truth floor`` row when pools are given, and
-        the forecasts ``(n, H, d)`` by model name.
+        the forecasts ``(n, H, d)`` by model name; with ``return_free_runs`` also a dict of the
+        long free runs ``(free_run_steps, d)`` of the models that stayed finite.
     """
     lam = lyapunov_exponent if lyapunov_exponent and math.isfinite(lyapunov_exponent) else None
     sigma = np.ones(windows.truth.shape[-1])
@@ -124,6 +126,7 @@ def evaluate_forecasters(
     t_one = 1.0 / lam if lam else 1.0
     rows: list[dict[str, Any]] = []
     forecasts: dict[str, np.ndarray] = {}
+    free_runs: dict[str, np.ndarray] = {}
     for name, model in forecasters.items():
         t0 = time.perf_counter()
         pred = np.asarray(model.forecast(windows.context, horizon), dtype=np.float64)
@@ -145,6 +148,7 @@ def evaluate_forecasters(
             if run is None:
                 row["w1_longrun"] = row["psd_longrun"] = math.inf
             else:
+                free_runs[name] = run[0]
                 row["w1_longrun"] = invariant_measure_distance(run, truth_pool, sigma)
                 row["psd_longrun"] = power_spectrum_distance(run, truth_pool, dt=dt)
         rows.append(row)
@@ -152,4 +156,6 @@ def evaluate_forecasters(
         rows.append({"model": "truth floor",
                      "w1_longrun": invariant_measure_distance(floor_pool, truth_pool, sigma),
                      "psd_longrun": power_spectrum_distance(floor_pool, truth_pool, dt=dt)})
+    if return_free_runs:
+        return rows, forecasts, free_runs
     return rows, forecasts

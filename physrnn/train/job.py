@@ -160,14 +160,15 @@ def evaluate_run(
     steps = config.eval.free_run_steps
     pool = y[splits["test"]]
     floor = y[splits["val"]] if len(splits["val"]) else None
-    rows, forecasts = evaluate_forecasters(
+    rows, forecasts, free_runs = evaluate_forecasters(
         forecasters, windows, dt=dt, lyapunov_exponent=lam, threshold=config.eval.threshold,
         free_run_steps=min(steps, y.shape[1]) if steps else 0, truth_pool=pool,
-        floor_pool=floor)
+        floor_pool=floor, return_free_runs=True)
     for row in rows:
         if row["model"] in fit_s:
             row["fit_s"] = fit_s[row["model"]]
-    extras = {"windows": windows, "forecasts": forecasts, "dt": dt, "lyapunov_exponent": lam,
+    extras = {"windows": windows, "forecasts": forecasts, "free_runs": free_runs,
+              "dt": dt, "lyapunov_exponent": lam,
               "truth_pool": pool, "state_names": list(meta.get("state_names", []))}
     return rows, extras
 
@@ -215,10 +216,12 @@ def _write_outputs(out: Path, config: TrainRunConfig, trainer: Trainer, rows, ex
 
 
 def _write_eval_figures(out: Path, config: TrainRunConfig, extras: dict[str, Any]) -> None:
-    from physrnn.plotting import plot_forecasts, plot_nrmse_curves
+    from physrnn.plotting import plot_attractor, plot_forecasts, plot_nrmse_curves
 
     plot_nrmse_curves(extras, out / "nrmse.png", threshold=config.eval.threshold)
     plot_forecasts(extras, out / "forecasts.png", model=config.model.cell)
+    if extras.get("free_runs"):
+        plot_attractor(extras, out / "attractor.png")
 
 
 def run_train_job(
