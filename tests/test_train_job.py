@@ -103,3 +103,26 @@ def test_config_requires_data(tmp_path):
     # the default names a card, so an explicit empty one is needed to trigger the error
     with pytest.raises(ConfigError, match="data.path"):
         load_config(p, overrides=['data.card=""'], cls=TrainRunConfig)
+
+
+def test_ou_efficiency_and_invariant_drift(tmp_path):
+    """OU: the climatological mean forecast reaches sqrt(1 - e^-2) / 1 ~ 0.93 of the optimum at
+    one relaxation time; pendulum: persistence conserves energy exactly, a free run does not."""
+    common = ["model.hidden_size=4", "train.epochs=1", "train.rollout_start_epoch=0",
+              "train.rollout_end_epoch=0", "train.rollout_k_max=1", "data.horizon=5",
+              "run.seed=0"]
+    ou = load_config(None, cls=TrainRunConfig, overrides=common + [
+        'data.card="datasets/ornstein_uhlenbeck.toml"', "data.context=10", "data.stride=50",
+        'data.card_overrides=["simulation.n_traj=100", "simulation.t_final=50.0"]',
+        "eval.n_test=200", "eval.horizon_lyapunov=2.0", 'eval.baselines=["mean"]',
+        "eval.free_run_steps=0"])
+    rows = {r["model"]: r for r in run_train_job(ou, tmp_path / "ou", progress=False)["table"]}
+    assert 0.8 < rows["mean"]["ou_efficiency_1tau"] < 1.07
+    pend = load_config(None, cls=TrainRunConfig, overrides=common + [
+        'data.card="datasets/pendulum.toml"', "data.context=20", "data.stride=100",
+        'data.card_overrides=["simulation.n_traj=6", "simulation.t_final=5.0"]',
+        "eval.n_test=3", "eval.horizon_lyapunov=0.5", 'eval.baselines=["persistence", "linear"]',
+        "eval.free_run_steps=300"])
+    rows = {r["model"]: r for r in run_train_job(pend, tmp_path / "p", progress=False)["table"]}
+    assert rows["persistence"]["invariant_drift"] == 0.0
+    assert rows["linear"]["invariant_drift"] > 1e-6

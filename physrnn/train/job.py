@@ -167,10 +167,46 @@ def evaluate_run(
     for row in rows:
         if row["model"] in fit_s:
             row["fit_s"] = fit_s[row["model"]]
+    _physics_scores(rows, forecasts, free_runs, windows, data, dt)
     extras = {"windows": windows, "forecasts": forecasts, "free_runs": free_runs,
               "dt": dt, "lyapunov_exponent": lam,
               "truth_pool": pool, "state_names": list(meta.get("state_names", []))}
     return rows, extras
+
+
+def _physics_scores(rows: list[dict[str, Any]], forecasts: dict[str, np.ndarray],
+                    free_runs: dict[str, np.ndarray], windows, data: TrajectoryData,
+                    dt: float) -> None:
+    """Scores that need the system: OU optimal-forecast efficiency, invariant drift."""
+    from physrnn.forecast_metrics import invariant_drift, ou_forecast_efficiency
+    from physrnn.systems.base import get_system
+
+    meta = data.meta
+    params = dict(meta.get("params") or {})
+    name = meta.get("system")
+    if name == "ornstein_uhlenbeck":
+        theta = float(params.get("theta", 1.0))
+        k = min(windows.truth.shape[1], max(1, int(round(1.0 / (theta * dt))))) - 1
+        for row in rows:
+            if row["model"] in forecasts:
+                eff = ou_forecast_efficiency(forecasts[row["model"]], windows.truth,
+                                             np.ones(windows.truth.shape[-1]), dt=dt,
+                                             theta=theta)
+                row["ou_efficiency_1tau"] = float(eff[k])
+        return
+    try:
+        system = get_system(str(name), **params)
+    except Exception:  # noqa: BLE001 - foreign or custom systems simply get no drift score
+        return
+    if not system.info().invariants or data.n_state != system.n_state:
+        return
+    for row in rows:
+        run = free_runs.get(row["model"])
+        if run is not None:
+            phys = data.normalisation.denormalise(run)
+            inv = system.invariants(phys)
+            row["invariant_drift"] = float(max(invariant_drift(v[None, :])[0]
+                                               for v in inv.values()))
 
 
 def _summary(config: TrainRunConfig, rows: list[dict[str, Any]], trainer: Trainer,
