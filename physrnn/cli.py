@@ -20,9 +20,11 @@ from physrnn.errors import OutputExistsError, PhysrnnError
 __all__ = ["main", "QUICKSTART_OVERRIDES"]
 
 #: The quickstart run: defaults of :class:`physrnn.config.VMCRunConfig` plus these settings.
+#: One intra-op thread: a GRU of 32 units gains little from a second thread, and oversubscribed
+#: torch threads on a busy machine run 10-100x slower.
 QUICKSTART_OVERRIDES = [
     "system.model=tfim", "system.n_sites=20", "system.boundary=open", "system.h=1.0",
-    "vmc.n_steps=1000", "vmc.n_samples=512", "run.seed=1",
+    "vmc.n_steps=1000", "vmc.n_samples=256", "run.seed=1", "run.threads=1",
 ]
 
 

@@ -118,7 +118,12 @@ class VMCConfig:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Run settings: seed, device, checkpoints, threads."""
+    """Run settings: seed, device, checkpoints, threads.
+
+    ``threads`` is torch's intra-op thread count (0 = torch's default, one per core). Small
+    recurrent models run nearly as fast on 1 thread, and on a shared machine 1 avoids the
+    10-100x slowdown of oversubscribed threads.
+    """
 
     seed: int = 0
     device: str = "auto"

@@ -50,7 +50,7 @@ def test_heisenberg_chain_n10_marshall():
 @pytest.mark.slow
 @pytest.mark.parametrize("boundary, target", [("open", 1e-3), ("periodic", 4e-3)])
 def test_tfim_chain_n20_quickstart_settings(boundary, target):
-    """The quickstart's settings (N = 20, 1000 x 512) and its periodic counterpart."""
+    """The quickstart's settings (N = 20, 1000 x 256) and its periodic counterpart."""
     exact = tfim_chain_energy(20, 1.0, boundary=boundary)
-    est = _optimise(tfim_chain(20, 1.0, boundary=boundary), n_steps=1000, n_samples=512)
+    est = _optimise(tfim_chain(20, 1.0, boundary=boundary), n_steps=1000, n_samples=256)
     assert abs(est.mean - exact) / abs(exact) <= target
