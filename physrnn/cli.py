@@ -75,8 +75,8 @@ def _parser() -> argparse.ArgumentParser:
         description=textwrap.dedent("""\
             Ground state of the transverse-field Ising chain H = -sum sz sz - h sum sx (Pauli),
             N = 20, h = 1, open boundaries, with a GRU recurrent wavefunction and exact
-            sampling; compared with the closed-form (free-fermion) energy. About 2 minutes on
-            2 CPU cores. Any setting can be changed with --set."""),
+            sampling; compared with the closed-form (free-fermion) energy. About 1.5 minutes on
+            one CPU core. Any setting can be changed with --set."""),
         epilog=_summary_help())
     _add_run_options(q, out_required=False)
 
