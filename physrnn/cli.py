@@ -15,7 +15,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from physrnn.errors import OutputExistsError, PhysrnnError
+import numpy as np
+
+from physrnn.errors import ConfigError, OutputExistsError, PhysrnnError
 
 __all__ = ["main", "QUICKSTART_OVERRIDES"]
 
@@ -103,6 +105,23 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="SEC.KEY=VAL", help="override an eval setting, e.g. eval.n_test=50")
     e.add_argument("--overwrite", action="store_true", help="replace DIR/evaluate")
+
+    m = sub.add_parser("memory", help="which cells solve memory tasks at which delay",
+                       description="Train RNN / LSTM / GRU on a memory task (adding, recall, "
+                                   "copy) at several delays for a fixed budget; table and plot "
+                                   "of final loss versus delay, with gradient diagnostics.")
+    m.add_argument("--task", default="adding", choices=("adding", "recall", "copy"))
+    m.add_argument("--delays", default="10,50,100", help="comma-separated delays")
+    m.add_argument("--models", default="rnn,lstm,gru", help="comma-separated cells")
+    m.add_argument("--variants", default="plain",
+                   help="plain,clip,orthogonal,identity (non-plain apply to the tanh RNN)")
+    m.add_argument("--seeds", type=int, default=1)
+    m.add_argument("--steps", type=int, default=1000, help="optimiser steps per run")
+    m.add_argument("--hidden", type=int, default=64)
+    m.add_argument("--lr", type=float, default=1e-3)
+    m.add_argument("--out", type=Path, required=True)
+    m.add_argument("--overwrite", action="store_true")
+    m.add_argument("--quiet", action="store_true")
 
     d = sub.add_parser("data", help="simulated-dynamics datasets: generate, info, systems")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
@@ -216,6 +235,59 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_list(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--{what}: expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise ConfigError(f"--{what}: expected positive integers, got {text!r}")
+    return values
+
+
+def _cmd_memory(args: argparse.Namespace) -> int:
+    from physrnn.records import prepare_output_dir, write_record, write_summary
+    from physrnn.train.memory import VARIANTS, longest_solved, plot_memory, run_memory_experiment
+
+    delays = _int_list(args.delays, "delays")
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    for m in models:
+        if m not in ("rnn", "lstm", "gru"):
+            raise ConfigError(f"--models: unknown cell {m!r}; choose rnn, lstm, gru")
+    for v in variants:
+        if v not in VARIANTS:
+            raise ConfigError(f"--variants: unknown variant {v!r}; choose {', '.join(VARIANTS)}")
+    if args.seeds < 1 or args.steps < 1:
+        raise ConfigError("--seeds and --steps must be >= 1")
+    out = prepare_output_dir(args.out, overwrite=args.overwrite)
+    rows = run_memory_experiment(task=args.task, delays=delays, cells=models, variants=variants,
+                                 seeds=args.seeds, steps=args.steps, hidden_size=args.hidden,
+                                 lr=args.lr, progress=False if args.quiet else None)
+    best = longest_solved(rows)
+    print("| model | variant | longest solved delay | " + " | ".join(
+        f"loss at {d}" for d in delays) + " |")
+    print("|---|---|---|" + "---|" * len(delays))
+    for (model, variant), d_best in sorted(best.items()):
+        losses = [np.median([r["final_loss"] for r in rows if r["model"] == model
+                             and r["variant"] == variant and r["delay"] == d]) for d in delays]
+        print(f"| {model} | {variant} | {d_best} | " + " | ".join(f"{x:.3g}" for x in losses)
+              + " |")
+    config = {"memory": {"task": args.task, "delays": delays, "models": models,
+                         "variants": variants, "seeds": args.seeds, "steps": args.steps,
+                         "hidden": args.hidden, "lr": args.lr}}
+    summary = {"task": args.task, "longest_solved": {f"{m}/{v}": d for (m, v), d in
+                                                     sorted(best.items())}, "rows": rows}
+    write_summary(out / "summary.json", summary)
+    history = {k: np.asarray([r[k] for r in rows]) for k in ("delay", "final_loss", "train_s")}
+    write_record(out / "record.h5", config=config, history=history,
+                 results={f"longest_solved_{m}_{v}": d for (m, v), d in best.items()},
+                 command="physrnn " + " ".join(sys.argv[1:]))
+    plot_memory(rows, out / "memory.png")
+    print(f"\nwrote {out}/summary.json, record.h5, memory.png")
+    return 0
+
+
 def _cmd_data(args: argparse.Namespace) -> int:
     if args.data_command == "generate":
         from physrnn.data.cards import generate_from_card, load_card
@@ -253,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_train(args)
         if args.command == "evaluate":
             return _cmd_evaluate(args)
+        if args.command == "memory":
+            return _cmd_memory(args)
         if args.command == "data":
             return _cmd_data(args)
         if args.command == "show-config":
