@@ -284,7 +284,15 @@ def _cmd_memory(args: argparse.Namespace) -> int:
                  results={f"longest_solved_{m}_{v}": d for (m, v), d in best.items()},
                  command="physrnn " + " ".join(sys.argv[1:]))
     plot_memory(rows, out / "memory.png")
-    print(f"\nwrote {out}/summary.json, record.h5, memory.png")
+    from physrnn.train.memory import initial_gradient_norms
+
+    norms = initial_gradient_norms(args.task, max(delays), models, variants,
+                                   hidden_size=args.hidden)
+    from physrnn.nn.diagnostics import plot_gradient_norms
+
+    plot_gradient_norms(norms, out / "gradients.png")
+    print(f"\nwrote {out}/summary.json, record.h5, memory.png, gradients.png "
+          f"(||dL/dh_t|| at initialisation, delay {max(delays)})")
     return 0
 
 

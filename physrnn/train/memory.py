@@ -245,6 +245,43 @@ def run_memory_experiment(
     return rows
 
 
+def initial_gradient_norms(task_name: str, delay: int, cells: list[str], variants: list[str],
+                           *, hidden_size: int = 64, batch_size: int = 64,
+                           seed: int = 0) -> dict[str, torch.Tensor]:
+    """||dL/dh_t|| of freshly initialised networks on one batch, per "cell (variant)" label.
+
+    The textbook picture: at initialisation the tanh RNN's gradient decays geometrically with
+    the distance to the loss, gated cells keep it.
+    """
+    from physrnn.nn.diagnostics import hidden_gradient_norms
+
+    task = make_task(task_name, delay=delay, n_samples=batch_size, seed=seed)
+    batch = task.stack(list(range(batch_size)))
+    n_in = batch[0].shape[-1]
+    n_out = n_in - 2 if task_name == "copy" else batch[1].shape[-1]
+    out: dict[str, torch.Tensor] = {}
+    for cell in cells:
+        for variant in variants:
+            if variant != "plain" and cell != "rnn":
+                continue
+            init = variant if variant in ("orthogonal", "identity") else "default"
+            model = MemoryNet(n_in, n_out, cell=cell, hidden_size=hidden_size, init=init,
+                              last_only=task_name == "adding", seed=seed)
+
+            def loss_fn(h: torch.Tensor, model: MemoryNet = model) -> torch.Tensor:
+                pred = model.readout(h[:, -1] if model.last_only else h)
+                if task_name == "recall":
+                    return (((pred - batch[1]) ** 2) * batch[2]).sum() / batch[2].sum()
+                if task_name == "copy":
+                    return nn.functional.cross_entropy(pred.reshape(-1, pred.shape[-1]),
+                                                       batch[1].reshape(-1), ignore_index=-100)
+                return nn.functional.mse_loss(pred, batch[1])
+
+            label = cell if variant == "plain" else f"{cell} ({variant})"
+            out[label] = hidden_gradient_norms(model.rnn, batch[0], loss_fn).detach()
+    return out
+
+
 def longest_solved(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
     """Longest delay solved by at least half of the seeds, per (model, variant); 0 if none."""
     out: dict[tuple[str, str], int] = {}
