@@ -132,11 +132,13 @@ def test_lazy_handle_per_process(path):
 
 def test_multiworker_loader_matches_single_process(path):
     ds = WindowDataset(path, split="train", context=4, horizon=3, stride=2)
-    multi = list(DataLoader(ds, batch_size=5, shuffle=False, num_workers=2))
+    multi = list(DataLoader(ds, batch_size=5, shuffle=False, num_workers=2,
+                                  multiprocessing_context="spawn"))
     assert ds._file is None  # the parent never opened the file; each worker did
     single = list(DataLoader(ds, batch_size=5, shuffle=False, num_workers=0))
     assert ds._file is not None  # now the parent holds a handle, which forked workers inherit
-    again = list(DataLoader(ds, batch_size=5, shuffle=False, num_workers=2))
+    again = list(DataLoader(ds, batch_size=5, shuffle=False, num_workers=2,
+                                  multiprocessing_context="spawn"))
     assert len(single) == len(multi) == len(again) == -(-len(ds) // 5)
     for (xa, ya), (xb, yb), (xc, yc) in zip(single, multi, again, strict=True):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)

@@ -205,7 +205,8 @@ def test_heavy_particle_seed(heavy):
 @pytest.mark.parametrize("name", ["adding", "recall", "copy"])
 def test_dataloader_workers_do_not_change_items(name):
     task = _small(name)(3)
-    loaders = [DataLoader(task, batch_size=5, shuffle=False, num_workers=w) for w in (0, 2)]
+    loaders = [DataLoader(task, batch_size=5, shuffle=False, num_workers=w,
+                          multiprocessing_context="spawn" if w else None) for w in (0, 2)]
     batches = [list(ld) for ld in loaders]
     for b0, b2 in zip(*batches, strict=True):
         for t0, t2 in zip(b0, b2, strict=True):
@@ -213,7 +214,8 @@ def test_dataloader_workers_do_not_change_items(name):
     # shuffled loading yields the same items, permuted
     perm = list(RandomSampler(task, generator=_gen(9)))
     assert sorted(perm) == list(range(16)) and perm != list(range(16))
-    perm_loader = DataLoader(task, batch_size=16, sampler=perm, num_workers=2)
+    perm_loader = DataLoader(task, batch_size=16, sampler=perm, num_workers=2,
+                             multiprocessing_context="spawn")
     (shuffled,) = list(perm_loader)
     for got, want in zip(shuffled, task.stack(perm), strict=True):
         assert torch.equal(got, want)

@@ -226,7 +226,10 @@ def make_loaders(
                            normalise=normalise, dtype=dtype)
         gen = torch.Generator()
         gen.manual_seed(int(seed) + k)
+        # workers are spawned, not forked: forking a process that holds JAX, torch or BLAS
+        # threads can deadlock (each worker opens the file itself, see WindowDataset)
         loaders[name] = DataLoader(ds, batch_size=batch_size, shuffle=name == "train",
                                    num_workers=num_workers, generator=gen,
-                                   persistent_workers=num_workers > 0)
+                                   persistent_workers=num_workers > 0,
+                                   multiprocessing_context="spawn" if num_workers > 0 else None)
     return loaders
