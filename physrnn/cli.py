@@ -288,11 +288,24 @@ def _cmd_memory(args: argparse.Namespace) -> int:
 
     norms = initial_gradient_norms(args.task, max(delays), models, variants,
                                    hidden_size=args.hidden)
-    from physrnn.nn.diagnostics import plot_gradient_norms
+    from physrnn.nn.diagnostics import (
+        plot_gradient_norms,
+        plot_jacobian_spectra,
+        plot_weight_contributions,
+    )
+    from physrnn.train.memory import initial_diagnostics
 
-    plot_gradient_norms(norms, out / "gradients.png")
-    print(f"\nwrote {out}/summary.json, record.h5, memory.png, gradients.png "
-          f"(||dL/dh_t|| at initialisation, delay {max(delays)})")
+    plot_gradient_norms(norms, out / "gradients.png",
+                        title=f"{args.task}, delay {max(delays)}, at initialisation")
+    written = ["summary.json", "record.h5", "memory.png", "gradients.png"]
+    for cell in models:
+        diag = initial_diagnostics(args.task, max(delays), cell, hidden_size=args.hidden)
+        plot_jacobian_spectra(diag["singular_values"], out / f"jacobians_{cell}.png",
+                              title=f"{cell}: step Jacobian singular values at initialisation")
+        plot_weight_contributions(diag["contributions"], out / f"bptt_terms_{cell}.png",
+                                  title=f"{cell}: per-step BPTT terms at initialisation")
+        written += [f"jacobians_{cell}.png", f"bptt_terms_{cell}.png"]
+    print(f"\nwrote {out}/" + ", ".join(written) + f" (diagnostics at delay {max(delays)})")
     return 0
 
 

@@ -35,7 +35,8 @@ def test_memory_cli(tmp_path, capsys):
     assert {(r["model"], r["variant"]) for r in summary["rows"]} == {
         ("rnn", "plain"), ("rnn", "clip"), ("gru", "plain")}
     assert (out / "memory.png").stat().st_size > 0
-    assert (out / "gradients.png").stat().st_size > 0
+    for name in ("gradients.png", "jacobians_rnn.png", "bptt_terms_gru.png"):
+        assert (out / name).stat().st_size > 0, name
     assert main(["memory", "--delays", "3", "--steps", "5", "--out", str(out)]) == 2
     assert main(["memory", "--delays", "0,x", "--out", str(tmp_path / "n")]) == 2
     assert "--delays" in capsys.readouterr().err

@@ -60,6 +60,7 @@ __all__ = [
     "EXPLODING_RATE",
     "plot_gradient_norms",
     "plot_jacobian_spectra",
+    "plot_weight_contributions",
 ]
 
 #: :func:`verdict` thresholds on the per-step log growth rate of ``||dL/dh_t||`` going backwards
@@ -580,6 +581,37 @@ def plot_jacobian_spectra(sv: torch.Tensor | np.ndarray, path: str | Path, *,
     ax.set_ylabel("singular values (median over batch)")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="best", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return _save(plt, fig, path)
+
+
+def plot_weight_contributions(contributions: Mapping[str, torch.Tensor | np.ndarray],
+                              path: str | Path, *, title: str = "") -> Path:
+    """Per-time-step contributions to the gradient of each shared weight (log scale).
+
+    BPTT sums these terms over time; when the recurrent Jacobians contract, the early steps'
+    terms are exponentially small and the gradient carries no information about long delays.
+
+    Args:
+        contributions: ``{parameter name: (T,) norms}`` from
+            :func:`per_step_weight_contributions`.
+        path: PNG file to write (atomically).
+    """
+    from physrnn.plotting import _figure, _save
+
+    plt, fig, axes = _figure(1, 1, (7.0, 4.5))
+    ax = axes[0, 0]
+    for k, (name, values) in enumerate(contributions.items()):
+        v = _numpy(values).astype(float)
+        positive = v[v > 0]
+        floor = positive.max() * 1e-30 if positive.size else 1e-300
+        ax.semilogy(np.arange(len(v)), np.maximum(v, floor), lw=1.0, color=f"C{k % 10}",
+                    label=name)
+    ax.set_xlabel("time step t")
+    ax.set_ylabel("||dL/dW at step t||")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="best", fontsize=7)
     if title:
         ax.set_title(title, fontsize=10)
     return _save(plt, fig, path)

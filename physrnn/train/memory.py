@@ -33,6 +33,8 @@ __all__ = [
     "train_memory",
     "run_memory_experiment",
     "longest_solved",
+    "initial_gradient_norms",
+    "initial_diagnostics",
     "plot_memory",
     "VARIANTS",
 ]
@@ -245,6 +247,47 @@ def run_memory_experiment(
     return rows
 
 
+def _memory_batch(task_name: str, delay: int, batch_size: int, seed: int):
+    task = make_task(task_name, delay=delay, n_samples=batch_size, seed=seed)
+    batch = task.stack(list(range(batch_size)))
+    n_in = batch[0].shape[-1]
+    n_out = n_in - 2 if task_name == "copy" else batch[1].shape[-1]
+    return batch, n_in, n_out
+
+
+def _task_loss_fn(task_name: str, model: MemoryNet, batch: tuple):
+    def loss_fn(h: torch.Tensor) -> torch.Tensor:
+        pred = model.readout(h[:, -1] if model.last_only else h)
+        if task_name == "recall":
+            return (((pred - batch[1]) ** 2) * batch[2]).sum() / batch[2].sum()
+        if task_name == "copy":
+            return nn.functional.cross_entropy(pred.reshape(-1, pred.shape[-1]),
+                                               batch[1].reshape(-1), ignore_index=-100)
+        return nn.functional.mse_loss(pred, batch[1])
+
+    return loss_fn
+
+
+def initial_diagnostics(task_name: str, delay: int, cell: str, *, hidden_size: int = 64,
+                        batch_size: int = 16, seed: int = 0) -> dict[str, Any]:
+    """Step-Jacobian singular values ``(T-1, B, D)`` and per-step weight-gradient norms
+    ``{name: (T,)}`` of a freshly initialised network on one batch of the task."""
+    from physrnn.nn.diagnostics import (
+        jacobian_spectra,
+        per_step_weight_contributions,
+        step_jacobians,
+    )
+
+    batch, n_in, n_out = _memory_batch(task_name, delay, batch_size, seed)
+    model = MemoryNet(n_in, n_out, cell=cell, hidden_size=hidden_size,
+                      last_only=task_name == "adding", seed=seed)
+    loss_fn = _task_loss_fn(task_name, model, batch)
+    sv = jacobian_spectra(step_jacobians(model.rnn, batch[0])).detach()
+    contrib = per_step_weight_contributions(model.rnn, batch[0], loss_fn)
+    return {"singular_values": sv,
+            "contributions": {k: v.detach() for k, v in contrib.items() if "weight" in k}}
+
+
 def initial_gradient_norms(task_name: str, delay: int, cells: list[str], variants: list[str],
                            *, hidden_size: int = 64, batch_size: int = 64,
                            seed: int = 0) -> dict[str, torch.Tensor]:
@@ -255,10 +298,7 @@ def initial_gradient_norms(task_name: str, delay: int, cells: list[str], variant
     """
     from physrnn.nn.diagnostics import hidden_gradient_norms
 
-    task = make_task(task_name, delay=delay, n_samples=batch_size, seed=seed)
-    batch = task.stack(list(range(batch_size)))
-    n_in = batch[0].shape[-1]
-    n_out = n_in - 2 if task_name == "copy" else batch[1].shape[-1]
+    batch, n_in, n_out = _memory_batch(task_name, delay, batch_size, seed)
     out: dict[str, torch.Tensor] = {}
     for cell in cells:
         for variant in variants:
@@ -267,16 +307,7 @@ def initial_gradient_norms(task_name: str, delay: int, cells: list[str], variant
             init = variant if variant in ("orthogonal", "identity") else "default"
             model = MemoryNet(n_in, n_out, cell=cell, hidden_size=hidden_size, init=init,
                               last_only=task_name == "adding", seed=seed)
-
-            def loss_fn(h: torch.Tensor, model: MemoryNet = model) -> torch.Tensor:
-                pred = model.readout(h[:, -1] if model.last_only else h)
-                if task_name == "recall":
-                    return (((pred - batch[1]) ** 2) * batch[2]).sum() / batch[2].sum()
-                if task_name == "copy":
-                    return nn.functional.cross_entropy(pred.reshape(-1, pred.shape[-1]),
-                                                       batch[1].reshape(-1), ignore_index=-100)
-                return nn.functional.mse_loss(pred, batch[1])
-
+            loss_fn = _task_loss_fn(task_name, model, batch)
             label = cell if variant == "plain" else f"{cell} ({variant})"
             out[label] = hidden_gradient_norms(model.rnn, batch[0], loss_fn).detach()
     return out
