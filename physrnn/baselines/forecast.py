@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 
+from physrnn.nn.base import check_n_steps, check_series
 from physrnn.nn.reservoir import EchoStateNetwork, esn_search
 
 __all__ = [
@@ -38,37 +39,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-def _check_series(x: np.ndarray, *, what: str, owner: str, n_state: int | None = None,
-                  min_len: int = 1, min_len_reason: str = "") -> np.ndarray:
-    """Return ``x`` as float64 ``(batch, time, n_state)`` or raise a ValueError naming it."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 3:
-        raise ValueError(
-            f"{owner}: {what} must be (batch, time, n_state), got an array of shape {x.shape}"
-        )
-    if x.shape[0] < 1:
-        raise ValueError(f"{owner}: {what} is empty (batch size 0)")
-    if n_state is not None and x.shape[2] != n_state:
-        raise ValueError(
-            f"{owner}: {what} has n_state={x.shape[2]} but the model was fitted with "
-            f"n_state={n_state}"
-        )
-    if x.shape[1] < min_len:
-        raise ValueError(
-            f"{owner}: {what} has {x.shape[1]} time steps, at least {min_len} are needed"
-            + (f" ({min_len_reason})" if min_len_reason else "")
-        )
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{owner}: {what} contains NaN or infinite values")
-    return x
-
-
-def _check_n_steps(n_steps: int, owner: str) -> int:
-    if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 0:
-        raise ValueError(f"{owner}: n_steps must be an int >= 0, got {n_steps!r}")
-    return int(n_steps)
 
 
 class _Fitted:
@@ -85,9 +55,9 @@ class _Fitted:
     def _context(self, context: np.ndarray, n_steps: int, min_len: int = 1,
                  reason: str = "") -> tuple[np.ndarray, int]:
         n_state = self._require_fit()
-        ctx = _check_series(context, what="context", owner=self.name, n_state=n_state,
+        ctx = check_series(context, what="context", owner=self.name, n_state=n_state,
                             min_len=min_len, min_len_reason=reason)
-        return ctx, _check_n_steps(n_steps, self.name)
+        return ctx, check_n_steps(n_steps, self.name)
 
 
 class Persistence(_Fitted):
@@ -98,7 +68,7 @@ class Persistence(_Fitted):
 
     def fit(self, train: np.ndarray, val: np.ndarray | None = None) -> Persistence:
         """Only records ``n_state`` from ``train`` ``(n_traj, n_t, n_state)``."""
-        self.n_state_ = _check_series(train, what="train", owner=self.name).shape[2]
+        self.n_state_ = check_series(train, what="train", owner=self.name).shape[2]
         return self
 
     def forecast(self, context: np.ndarray, n_steps: int) -> np.ndarray:
@@ -117,7 +87,7 @@ class ClimatologicalMean(_Fitted):
         self.name = name
 
     def fit(self, train: np.ndarray, val: np.ndarray | None = None) -> ClimatologicalMean:
-        train = _check_series(train, what="train", owner=self.name)
+        train = check_series(train, what="train", owner=self.name)
         self.mean_ = train.mean(axis=(0, 1))
         self.n_state_ = train.shape[2]
         return self
@@ -167,7 +137,7 @@ class LinearAR(_Fitted):
     def fit(self, train: np.ndarray, val: np.ndarray | None = None) -> LinearAR:
         """Least squares on all windows of ``train`` ``(n_traj, n_t, n_state)``, ``n_t > p``."""
         p = self.order
-        train = _check_series(train, what="train", owner=self.name, min_len=p + 1,
+        train = check_series(train, what="train", owner=self.name, min_len=p + 1,
                               min_len_reason=f"order p={p} needs p + 1 points per trajectory")
         n = train.shape[2]
         feats = self._lags(train[:, :-1]).reshape(-1, p * n)
@@ -239,7 +209,7 @@ class ESNBaseline(_Fitted):
         self.model_: EchoStateNetwork | None = None
 
     def fit(self, train: np.ndarray, val: np.ndarray | None = None) -> ESNBaseline:
-        train = _check_series(train, what="train", owner=self.name)
+        train = check_series(train, what="train", owner=self.name)
         if val is None:
             n_val = int(round(self.val_fraction * train.shape[1]))
             if n_val < 2 or train.shape[1] - n_val < 2:
@@ -321,7 +291,7 @@ class SINDyBaseline(_Fitted):
     def fit(self, train: np.ndarray, val: np.ndarray | None = None) -> SINDyBaseline:
         """Fit on every trajectory of ``train`` ``(n_traj, n_t, n_state)`` (sampled every dt)."""
         ps = _import_pysindy()
-        train = _check_series(train, what="train", owner=self.name, min_len=self.fd_order + 2,
+        train = check_series(train, what="train", owner=self.name, min_len=self.fd_order + 2,
                               min_len_reason="finite differences")
         model = ps.SINDy(
             optimizer=ps.STLSQ(threshold=self.threshold, alpha=self.alpha),

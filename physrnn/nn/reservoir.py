@@ -49,6 +49,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from physrnn.nn.base import check_n_steps, check_series
+
 __all__ = ["EchoStateNetwork", "esn_search", "DEFAULT_SEARCH_SPACE"]
 
 log = logging.getLogger(__name__)
@@ -63,30 +65,6 @@ DEFAULT_SEARCH_SPACE: dict[str, tuple[float, float, str]] = {
     "input_scaling": (0.01, 2.0, "log"),
     "ridge": (1e-10, 1e-2, "log"),
 }
-
-
-def _check_series(x: np.ndarray, *, what: str, owner: str, n_state: int | None = None,
-                  min_len: int = 1) -> np.ndarray:
-    """Return ``x`` as float64 ``(batch, time, n_state)`` or raise a ValueError naming it."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 3:
-        raise ValueError(
-            f"{owner}: {what} must be (batch, time, n_state), got an array of shape {x.shape}"
-        )
-    if n_state is not None and x.shape[2] != n_state:
-        raise ValueError(
-            f"{owner}: {what} has n_state={x.shape[2]} but the model was fitted with "
-            f"n_state={n_state}"
-        )
-    if x.shape[1] < min_len:
-        raise ValueError(
-            f"{owner}: {what} has {x.shape[1]} time steps, at least {min_len} are needed"
-        )
-    if x.shape[0] < 1:
-        raise ValueError(f"{owner}: {what} is empty (batch size 0)")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{owner}: {what} contains NaN or infinite values")
-    return x
 
 
 @functools.lru_cache(maxsize=8)
@@ -290,7 +268,7 @@ class EchoStateNetwork:
             ``Z`` ``(same rows, n_state)``: ``u_{t+1}`` or ``u_{t+1} - u_t`` (see ``target``).
         """
         drawn = getattr(self, "W_", None) is not None
-        train = _check_series(train, what="train", owner=self.name,
+        train = check_series(train, what="train", owner=self.name,
                               n_state=self.n_state_ if drawn else None,
                               min_len=self.washout + 2)
         if not drawn:
@@ -350,7 +328,7 @@ class EchoStateNetwork:
             ``series[:, :t + 1]`` (the last one predicts the point after the series).
         """
         self._require_fit()
-        series = _check_series(series, what="series", owner=self.name, n_state=self.n_state_)
+        series = check_series(series, what="series", owner=self.name, n_state=self.n_state_)
         return self._readout(self._drive(series), series)
 
     def forecast(self, context: np.ndarray, n_steps: int) -> np.ndarray:
@@ -364,8 +342,8 @@ class EchoStateNetwork:
             ``(batch, n_steps, n_state)`` float64.
         """
         self._require_fit()
-        context = _check_series(context, what="context", owner=self.name, n_state=self.n_state_)
-        n_steps = _check_n_steps(n_steps, self.name)
+        context = check_series(context, what="context", owner=self.name, n_state=self.n_state_)
+        n_steps = check_n_steps(n_steps, self.name)
         if context.shape[1] < self.washout:
             log.debug("%s: context of %d steps is shorter than the washout (%d)", self.name,
                       context.shape[1], self.washout)
@@ -384,12 +362,6 @@ class EchoStateNetwork:
                 if k + 1 < n_steps:
                     r = self._step(r, u)
         return out
-
-
-def _check_n_steps(n_steps: int, owner: str) -> int:
-    if isinstance(n_steps, bool) or int(n_steps) != n_steps or n_steps < 0:
-        raise ValueError(f"{owner}: n_steps must be an int >= 0, got {n_steps!r}")
-    return int(n_steps)
 
 
 @dataclass(frozen=True)
@@ -476,8 +448,8 @@ def esn_search(
         if scale not in ("lin", "log") or lo > hi or (scale == "log" and lo <= 0):
             raise ValueError(f"esn_search: bad range for {key!r}: {rng_spec!r}")
         space_full[key] = (float(lo), float(hi), scale)
-    train = _check_series(train, what="train", owner="esn_search")
-    val = _check_series(val, what="val", owner="esn_search", n_state=train.shape[2])
+    train = check_series(train, what="train", owner="esn_search")
+    val = check_series(val, what="val", owner="esn_search", n_state=train.shape[2])
     washout = int(esn_kwargs.get("washout", 100))
     n_context = max(1, washout) if n_context is None else int(n_context)
     win = _validation_windows(val, n_context, n_horizon, max_windows)
