@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import json
 import math
 import os
@@ -59,8 +60,12 @@ RECORD_SCHEMA_VERSION = 1
 OUTPUT_FILES = ("record.h5", "summary.json", "checkpoint.pt")
 
 
+@functools.lru_cache(maxsize=1)
 def git_revision() -> str:
-    """Git revision of the physrnn source tree (``-dirty`` if modified), or ``"unknown"``."""
+    """Git revision of the physrnn source tree (``-dirty`` if modified), or ``"unknown"``.
+
+    Read once per process: every checkpoint and record of a run carries the same revision.
+    """
     root = Path(physrnn.__file__).resolve().parent.parent
     try:
         rev = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
