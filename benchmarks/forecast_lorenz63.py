@@ -212,10 +212,10 @@ def rollout_schedule(s: dict[str, Any]):
     return RolloutSchedule(start, end, k_min=1, k_max=s["k_max"])
 
 
-def make_model(cell: str, seed: int, s: dict[str, Any]):
+def make_model(cell: str, seed: int, s: dict[str, Any], n_state: int = 3):
     from physrnn.nn.recurrent import RecurrentForecaster
 
-    return RecurrentForecaster(3, cell=cell, hidden_size=s["hidden"], predict_increments=True,
+    return RecurrentForecaster(n_state, cell=cell, hidden_size=s["hidden"], predict_increments=True,
                                seed=seed)
 
 
@@ -236,14 +236,14 @@ def window_datasets(d: dict[str, Any], s: dict[str, Any]):
     return train, val
 
 
-def train_physrnn(cell: str, seed: int, train_ds, val_ds, s: dict[str, Any]):
+def train_physrnn(cell: str, seed: int, train_ds, val_ds, s: dict[str, Any], n_state: int = 3):
     """Train with physrnn's Trainer; returns (model, seconds, trainer)."""
     import torch
     from torch.utils.data import DataLoader
 
     from physrnn.train.loop import Trainer
 
-    model = make_model(cell, seed, s)
+    model = make_model(cell, seed, s, n_state)
     opt, sched = make_opt(model, s)
     trainer = Trainer(model, optimizer=opt, scheduler=sched, loss="mse",
                       teacher_forcing="window", rollout_schedule=rollout_schedule(s),
@@ -336,37 +336,17 @@ COLUMNS = [
 RATIO_COLUMNS = [("ratio", "ratio"), ("value", "value", ".3f"), ("note", "note")]
 
 
-def evaluate_all(forecasters: dict[str, Any], windows, *, dt: float, lam: float,
+def evaluate_all(forecasters: dict[str, Any], windows, *, dt: float, lam: float | None,
                  free_run: int, truth_pool: np.ndarray, floor_pool: np.ndarray):
-    """``evaluate_forecasters`` model by model; a free run that collapses onto a fixed point
-    (a constant component: no spectrum to compare) gets ``psd_longrun = inf`` and a note
-    instead of aborting the benchmark."""
-    from physrnn.forecast_metrics import invariant_measure_distance, power_spectrum_distance
+    """Score every forecaster and add the truth-versus-truth floor; returns (rows, forecasts).
+
+    A free run that collapses onto a fixed point gets ``psd_longrun = inf`` and a note
+    (``physrnn.train.evaluate.evaluate_forecasters``) instead of aborting the benchmark."""
     from physrnn.train.evaluate import evaluate_forecasters
 
-    rows = []
-    for name, model in forecasters.items():
-        one = {name: model}
-        try:
-            row = evaluate_forecasters(one, windows, dt=dt, lyapunov_exponent=lam,
-                                       threshold=0.4, free_run_steps=free_run,
-                                       truth_pool=truth_pool)[0][0]
-        except ValueError as exc:
-            row = evaluate_forecasters(one, windows, dt=dt, lyapunov_exponent=lam,
-                                       threshold=0.4)[0][0]
-            run = model.forecast(windows.context[:1], free_run)
-            finite = bool(np.all(np.isfinite(run)))
-            row["w1_longrun"] = (invariant_measure_distance(run, truth_pool, np.ones(3))
-                                 if finite else math.inf)
-            row["psd_longrun"] = math.inf
-            row["longrun_note"] = f"free run degenerate: {exc}"
-            log.warning("%s: %s", name, row["longrun_note"])
-        rows.append(row)
-    sigma = np.ones(truth_pool.shape[-1])
-    rows.append({"model": "truth floor",
-                 "w1_longrun": invariant_measure_distance(floor_pool, truth_pool, sigma),
-                 "psd_longrun": power_spectrum_distance(floor_pool, truth_pool, dt=dt)})
-    return rows
+    return evaluate_forecasters(forecasters, windows, dt=dt, lyapunov_exponent=lam,
+                                threshold=0.4, free_run_steps=free_run, truth_pool=truth_pool,
+                                floor_pool=floor_pool)
 
 
 def _num(x: Any) -> float:
@@ -469,8 +449,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # ---- evaluation, all models on the same windows
     print("evaluating ...", flush=True)
-    rows = evaluate_all(forecasters, windows, dt=dt, lam=lam, free_run=s["free_run"],
-                        truth_pool=test_z, floor_pool=val_z)
+    rows, _ = evaluate_all(forecasters, windows, dt=dt, lam=lam, free_run=s["free_run"],
+                           truth_pool=test_z, floor_pool=val_z)
     for row in rows:
         row.update(extra.get(row["model"], {}))
         row.setdefault("seed", None)

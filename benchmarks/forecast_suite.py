@@ -68,8 +68,9 @@ from _common import (  # noqa: E402
 from forecast_lorenz63 import (  # noqa: E402
     _num,
     _version,
-    make_opt,
+    evaluate_all,
     rollout_schedule,
+    train_physrnn,
     window_datasets,
 )
 
@@ -198,30 +199,6 @@ def make_data(s: dict[str, Any], tmpdir: Path) -> dict[str, Any]:
             "simulate_s": sim_s, "mean": mean, "scale": scale, "n_state": z.shape[-1]}
 
 
-def train_rnn(cell: str, seed: int, n_state: int, train_ds, val_ds, s: dict[str, Any]):
-    """``forecast_lorenz63.train_physrnn`` for ``n_state`` components: physrnn's Trainer with
-    teacher forcing then the rollout curriculum; returns (model, seconds, trainer)."""
-    from torch.utils.data import DataLoader
-
-    from physrnn.nn.recurrent import RecurrentForecaster
-    from physrnn.train.loop import Trainer
-
-    model = RecurrentForecaster(n_state, cell=cell, hidden_size=s["hidden"],
-                                predict_increments=True, seed=seed)
-    opt, sched = make_opt(model, s)
-    trainer = Trainer(model, optimizer=opt, scheduler=sched, loss="mse",
-                      teacher_forcing="window", rollout_schedule=rollout_schedule(s),
-                      clip_grad_norm=s["clip"], val_metric="rollout", device=s["device"],
-                      seed=seed)
-    loader = trainer.make_loader(train_ds, batch_size=s["batch_size"])
-    val_loader = DataLoader(val_ds, batch_size=256, shuffle=False)
-    t0 = time.perf_counter()
-    trainer.fit(loader, val_loader, epochs=s["epochs"], progress=False)
-    elapsed = time.perf_counter() - t0
-    trainer.restore_best()
-    return trainer.model, elapsed, trainer
-
-
 class OUOracle:
     """The exact optimal OU forecast, the conditional mean ``mu + (x0 - mu) e^{-theta t}``, in
     the dataset's normalised coordinates (a check of the scoring: efficiency ~1)."""
@@ -241,40 +218,6 @@ class OUOracle:
 # --------------------------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------------------------
-
-
-def evaluate(forecasters: dict[str, Any], windows, *, dt: float, lam: float | None,
-             free_run: int, truth_pool: np.ndarray, floor_pool: np.ndarray):
-    """``evaluate_forecasters`` model by model (as ``forecast_lorenz63.evaluate_all``, for any
-    state dimension); a free run that collapses onto a fixed point gets ``psd_longrun = inf``
-    and a note. Returns (rows, forecasts by model)."""
-    from physrnn.forecast_metrics import invariant_measure_distance, power_spectrum_distance
-    from physrnn.train.evaluate import evaluate_forecasters
-
-    sigma = np.ones(truth_pool.shape[-1])
-    rows, forecasts = [], {}
-    for name, model in forecasters.items():
-        one = {name: model}
-        try:
-            (row,), fc = evaluate_forecasters(one, windows, dt=dt, lyapunov_exponent=lam,
-                                              threshold=THRESHOLD, free_run_steps=free_run,
-                                              truth_pool=truth_pool)[:2]
-        except ValueError as exc:
-            (row,), fc = evaluate_forecasters(one, windows, dt=dt, lyapunov_exponent=lam,
-                                              threshold=THRESHOLD)[:2]
-            run = model.forecast(windows.context[:1], free_run)
-            finite = bool(np.all(np.isfinite(run)))
-            row["w1_longrun"] = (invariant_measure_distance(run, truth_pool, sigma)
-                                 if finite else math.inf)
-            row["psd_longrun"] = math.inf
-            row["longrun_note"] = f"free run degenerate: {exc}"
-            log.warning("%s: %s", name, row["longrun_note"])
-        rows.append(row)
-        forecasts.update(fc)
-    rows.append({"model": "truth floor",
-                 "w1_longrun": invariant_measure_distance(floor_pool, truth_pool, sigma),
-                 "psd_longrun": power_spectrum_distance(floor_pool, truth_pool, dt=dt)})
-    return rows, forecasts
 
 
 def ou_scores(pred: np.ndarray, truth: np.ndarray, *, dt: float, theta: float,
@@ -351,7 +294,8 @@ def run_system(s: dict[str, Any]) -> dict[str, Any]:
         if cell not in s["models"]:
             continue
         for seed in s["seeds"]:
-            model, elapsed, trainer = train_rnn(cell, seed, d["n_state"], train_ds, val_ds, s)
+            model, elapsed, trainer = train_physrnn(cell, seed, train_ds, val_ds, s,
+                                                    n_state=d["n_state"])
             label = f"{cell.upper()} seed {seed}"
             forecasters[label] = TorchForecaster(model, name=label)
             extra[label] = {"train_s": elapsed, "seed": seed, "kind": cell,
@@ -363,7 +307,7 @@ def run_system(s: dict[str, Any]) -> dict[str, Any]:
                   f"epoch {trainer.best_epoch}", flush=True)
 
     print("evaluating ...", flush=True)
-    rows, forecasts = evaluate(forecasters, windows, dt=dt, lam=lam, free_run=s["free_run"],
+    rows, forecasts = evaluate_all(forecasters, windows, dt=dt, lam=lam, free_run=s["free_run"],
                                truth_pool=test_z, floor_pool=val_z)
     if is_ou:
         p = d["system"].params

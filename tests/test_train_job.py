@@ -126,3 +126,27 @@ def test_ou_efficiency_and_invariant_drift(tmp_path):
     rows = {r["model"]: r for r in run_train_job(pend, tmp_path / "p", progress=False)["table"]}
     assert rows["persistence"]["invariant_drift"] == 0.0
     assert rows["linear"]["invariant_drift"] > 1e-6
+
+
+def test_free_run_on_a_fixed_point_is_scored_not_fatal():
+    """A forecaster whose free run is constant has no spectrum: psd = inf with a note."""
+    import math
+
+    from physrnn.baselines.forecast import Persistence
+    from physrnn.train.evaluate import evaluate_forecasters, forecast_windows
+
+    rng = np.random.default_rng(0)
+    y = np.cumsum(rng.normal(size=(4, 400, 3)), axis=1) * 0.1
+    windows = forecast_windows(y, [2, 3], n_test=3, context=20, horizon=10)
+
+    class Constant(Persistence):
+        name = "constant"
+
+        def forecast(self, context, n_steps):
+            return np.zeros((context.shape[0], n_steps, context.shape[2]))
+
+    rows, _ = evaluate_forecasters({"constant": Constant().fit(y[:2])}, windows, dt=0.01,
+                                   lyapunov_exponent=None, free_run_steps=300,
+                                   truth_pool=y[2:], floor_pool=y[:2])
+    assert rows[0]["psd_longrun"] == math.inf and "degenerate" in rows[0]["longrun_note"]
+    assert math.isfinite(rows[0]["w1_longrun"]) and rows[-1]["model"] == "truth floor"

@@ -116,9 +116,11 @@ def evaluate_forecasters(
     Returns:
         ``(rows, forecasts)``: one row per model (``model``, ``median_vpt``, ``vpt_q25``,
         ``vpt_q75``, ``vpt_iqr``, ``n_censored``, ``vpt_unit``, ``nrmse_1lyap``, ``w1_longrun``,
-        ``psd_longrun``, ``forecast_s``) plus a ``truth floor`` row when pools are given, and
-        the forecasts ``(n, H, d)`` by model name; with ``return_free_runs`` also a dict of the
-        long free runs ``(free_run_steps, d)`` of the models that stayed finite.
+        ``psd_longrun``, ``forecast_s``; a free run that settles on a fixed point has no
+        spectrum: ``psd_longrun = inf`` and a ``longrun_note``) plus a ``truth floor`` row when
+        pools are given, and the forecasts ``(n, H, d)`` by model name; with
+        ``return_free_runs`` also a dict of the long free runs ``(free_run_steps, d)`` of the
+        models that stayed finite.
     """
     lam = lyapunov_exponent if lyapunov_exponent and math.isfinite(lyapunov_exponent) else None
     sigma = np.ones(windows.truth.shape[-1])
@@ -150,7 +152,12 @@ def evaluate_forecasters(
             else:
                 free_runs[name] = run[0]
                 row["w1_longrun"] = invariant_measure_distance(run, truth_pool, sigma)
-                row["psd_longrun"] = power_spectrum_distance(run, truth_pool, dt=dt)
+                try:
+                    row["psd_longrun"] = power_spectrum_distance(run, truth_pool, dt=dt)
+                except ValueError as exc:  # the free run settled on a fixed point: no spectrum
+                    row["psd_longrun"] = math.inf
+                    row["longrun_note"] = f"free run degenerate: {exc}"
+                    log.warning("%s: %s", name, row["longrun_note"])
         rows.append(row)
     if free_run_steps > 0 and truth_pool is not None and floor_pool is not None:
         rows.append({"model": "truth floor",
