@@ -24,6 +24,7 @@ import torch
 from physrnn.config import RESUME_FREE, check_resumable, to_dict, to_toml
 from physrnn.data.datasets import make_loaders
 from physrnn.data.hdf5 import TrajectoryData, read_dataset
+from physrnn.distributed import resolve_device
 from physrnn.errors import ConfigError, RecordError
 from physrnn.nn.recurrent import RecurrentForecaster, TorchForecaster
 from physrnn.records import (
@@ -37,7 +38,6 @@ from physrnn.train.config import TrainRunConfig
 from physrnn.train.evaluate import evaluate_forecasters, forecast_windows
 from physrnn.train.loop import RolloutSchedule, Trainer
 from physrnn.vmc.driver import make_optimizer
-from physrnn.vmc.job import resolve_device
 
 __all__ = ["run_train_job", "evaluate_run", "load_trained", "TRAIN_SUMMARY_KEYS"]
 

@@ -57,6 +57,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from physrnn.distributed import resolve_device
 from physrnn.errors import NonFiniteError
 from physrnn.nn.recurrent import detach_state
 from physrnn.records import load_checkpoint, save_checkpoint
@@ -133,12 +134,6 @@ class EpochRecord:
     grad_norm_max: float
     rollout_k: int
     time_s: float
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def _derived_seed(seed: int, stream: int) -> int:
@@ -246,7 +241,7 @@ class Trainer:
         if min_delta < 0:
             raise ValueError(f"min_delta must be >= 0, got {min_delta!r}")
 
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.model = model.to(self.device)
         self.optimizer = optimizer or torch.optim.Adam(self.model.parameters(), lr=1e-3)
         self.scheduler = scheduler

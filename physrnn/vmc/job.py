@@ -18,7 +18,8 @@ import torch
 
 from physrnn.baselines.reference import Reference, reference_energy
 from physrnn.config import RESUME_FREE, VMCRunConfig, check_resumable, to_dict, to_toml
-from physrnn.errors import ConfigError, NonFiniteError
+from physrnn.distributed import resolve_device
+from physrnn.errors import NonFiniteError
 from physrnn.plotting import plot_vmc_history
 from physrnn.records import (
     load_checkpoint,
@@ -32,7 +33,7 @@ from physrnn.systems.spins import SpinSystem, build_system
 from physrnn.vmc.driver import VMC, make_optimizer
 from physrnn.wavefunctions import RNNWavefunction1D
 
-__all__ = ["run_vmc_job", "build_vmc", "resolve_device", "SUMMARY_KEYS"]
+__all__ = ["run_vmc_job", "build_vmc", "SUMMARY_KEYS"]
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +61,6 @@ SUMMARY_KEYS: dict[str, str] = {
     "physrnn_version": "package version",
     "git_revision": "git revision of the source (-dirty if modified)",
 }
-
-
-def resolve_device(name: str) -> torch.device:
-    """Resolve ``"auto"`` to CUDA when available, else CPU; check explicit CUDA requests."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"run.device = {name!r} but no CUDA device is available")
-    return torch.device(name)
 
 
 def build_vmc(config: VMCRunConfig, system: SpinSystem, device: torch.device) -> VMC:
