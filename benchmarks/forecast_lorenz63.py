@@ -85,13 +85,13 @@ PRESETS: dict[str, dict[str, Any]] = {
                   ramp_epochs=6, k_max=50, hidden=32, seeds=[0], esn_configs=4,
                   n_test_ics=25, horizon=1000, free_run=3000, stride=10, batch_size=32,
                   lr=3e-3, context=20),
-    "default": dict(n_train=4, n_val=2, n_test=8, traj_time=25.0, epochs=60, tf_epochs=3,
+    "default": dict(n_train=2, n_val=2, n_test=8, traj_time=50.0, epochs=60, tf_epochs=3,
                     ramp_epochs=30, k_max=50, hidden=64, seeds=[0, 1, 2], esn_configs=32,
-                    n_test_ics=32, horizon=1500, free_run=10000, stride=4, batch_size=32,
+                    n_test_ics=32, horizon=3000, free_run=10000, stride=4, batch_size=32,
                     lr=3e-3, context=20),
     "full": dict(n_train=8, n_val=4, n_test=16, traj_time=50.0, epochs=150, tf_epochs=5,
-                 ramp_epochs=75, k_max=100, hidden=128, seeds=[0, 1, 2], esn_configs=64,
-                 n_test_ics=64, horizon=2000, free_run=20000, stride=2, batch_size=32,
+                 ramp_epochs=75, k_max=100, hidden=96, seeds=[0, 1, 2], esn_configs=64,
+                 n_test_ics=64, horizon=4000, free_run=20000, stride=2, batch_size=32,
                  lr=2e-3, context=20),
 }
 
@@ -124,8 +124,12 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--horizon", type=int, default=None, help="forecast horizon (steps)")
     p.add_argument("--free-run", type=int, default=None, help="free-run length (steps)")
     p.add_argument("--esn-configs", type=int, default=None, help="ESN search configurations")
-    p.add_argument("--models", default="gru,lstm,plain,baselines",
-                   help="what to run: any of gru, lstm, plain, baselines (comma list)")
+    p.add_argument("--models", default="gru,lstm,plain,baselines,readout,untrained",
+                   help="what to run: any of gru, lstm, plain, baselines, readout (ridge "
+                        "read-out refit of every trained RNN), untrained (the same read-out "
+                        "on untrained recurrent weights) (comma list)")
+    p.add_argument("--ridges", default="1e-16,1e-14,1e-12,1e-10,1e-8",
+                   help="ridge grid of the read-out refit, chosen on validation forecasts")
     p.add_argument("--device", default=None, help="torch device (default cpu; --full: auto)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the initial conditions")
     p.add_argument("-v", "--verbose", action="store_true", help="log every epoch")
@@ -157,7 +161,8 @@ def parse_args(argv: list[str] | None):
     s["device"] = args.device or ("auto" if args.full else "cpu")
     s["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
     s["data_seed"] = args.data_seed
-    unknown = set(s["models"]) - {"gru", "lstm", "plain", "baselines"}
+    s["ridges"] = [float(r) for r in args.ridges.split(",") if r.strip()]
+    unknown = set(s["models"]) - {"gru", "lstm", "plain", "baselines", "readout", "untrained"}
     if unknown:
         p.error(f"unknown --models {sorted(unknown)}")
     if size != "quick" and s["n_test_ics"] < 25:
@@ -260,6 +265,16 @@ def train_physrnn(cell: str, seed: int, train_ds, val_ds, s: dict[str, Any], n_s
     return trainer.model, elapsed, trainer
 
 
+def refit_readout(model, train_z: np.ndarray, val_windows, s: dict[str, Any]):
+    """Quadratic ridge read-out on ``model``'s recurrent weights, ridge chosen on validation
+    forecasts (``physrnn.train.readout.select_readout``); returns ``(model, ReadoutFit)``."""
+    from physrnn.train.readout import select_readout
+
+    return select_readout(model.cpu(), train_z, val_windows.context, val_windows.truth,
+                          ridges=s["ridges"], washout=min(s["test_context"], 100),
+                          readout="quadratic")
+
+
 def train_plain(cell: str, seed: int, train_ds, val_ds, s: dict[str, Any]):
     """The same training by a minimal hand-written PyTorch loop; returns (model, s, best val)."""
     import torch
@@ -327,6 +342,7 @@ COLUMNS = [
     ("seed", "seed"),
     ("median_vpt", "median VPT (Lyap.)", ".2f"),
     ("vpt_iqr_str", "VPT IQR"),
+    ("n_censored", "valid at horizon"),
     ("nrmse_1lyap", "NRMSE @ 1 Lyap.", ".3f"),
     ("w1_longrun", "W1/sigma long run", ".3f"),
     ("psd_longrun", "PSD dist. long run", ".3f"),
@@ -411,12 +427,37 @@ def main(argv: list[str] | None = None) -> int:
                 extra[label]["n_params"] = int(np.count_nonzero(model.coefficients_))
             print(f"  fitted {label} in {fit_s:.1f} s", flush=True)
 
-    # ---- RNNs with physrnn's Trainer
+    # ---- RNNs with physrnn's Trainer, then (optionally) the ridge read-out refit
     rnn_meta: dict[str, list[dict[str, Any]]] = {}
     plain_vs: dict[str, float] = {}
+    refit = "readout" in s["models"] or "untrained" in s["models"]
+    val_windows = (forecast_windows(z, splits["val"], n_test=s["n_test_ics"], context=ctx_len,
+                                    horizon=min(s["horizon"], d["n_t"] - ctx_len), seed=4321)
+                   if refit else None)
+
+    def add_readout(cell: str, seed: int, model, label: str, base_s: float, kind: str) -> None:
+        t0 = time.perf_counter()
+        fitted, info = refit_readout(model, train_z, val_windows, s)
+        fit_s = time.perf_counter() - t0
+        forecasters[label] = TorchForecaster(fitted, name=label)
+        extra[label] = {"train_s": base_s + fit_s, "readout_s": fit_s, "seed": seed,
+                        "n_params": sum(p.numel() for p in fitted.parameters()), "kind": kind,
+                        "readout_ridge": info.ridge, "one_step_rmse": info.one_step_rmse,
+                        "readout_rows": info.n_rows, "readout_table": info.table}
+        best_val = max(r["val_median_steps"] for r in info.table)
+        rnn_meta.setdefault(f"{cell.upper()} + ridge read-out" if kind.endswith("readout")
+                            else label, []).append({"label": label, "val": -best_val})
+        timings[label] = base_s + fit_s
+        print(f"  {label}: read-out refit {fit_s:.1f} s, ridge {info.ridge:.0e}, one-step rmse "
+              f"{info.one_step_rmse:.1e}, validation median {best_val:.0f} steps", flush=True)
+
     for cell in ("gru", "lstm"):
         if cell not in s["models"]:
             continue
+        if "untrained" in s["models"]:
+            seed = s["seeds"][0]
+            add_readout(cell, seed, make_model(cell, seed, s), f"{cell.upper()} untrained + "
+                        "ridge read-out", 0.0, f"{cell}_untrained")
         for seed in s["seeds"]:
             model, elapsed, trainer = train_physrnn(cell, seed, train_ds, val_ds, s)
             label = f"{cell.upper()} seed {seed}"
@@ -426,12 +467,16 @@ def main(argv: list[str] | None = None) -> int:
                             "kind": cell, "best_epoch": trainer.best_epoch,
                             "best_val_loss": trainer.best_val,
                             "s_per_epoch": elapsed / max(trainer.epoch, 1)}
-            rnn_meta.setdefault(cell, []).append({"label": label, "val": trainer.best_val})
+            rnn_meta.setdefault(cell.upper(), []).append({"label": label,
+                                                          "val": trainer.best_val})
             timings[label] = elapsed
             if cell == "gru" and seed == s["seeds"][0]:
                 plain_vs["trainer_s"] = elapsed
             print(f"  trained {label}: {elapsed:.1f} s, best val {trainer.best_val:.3e} at "
                   f"epoch {trainer.best_epoch}", flush=True)
+            if "readout" in s["models"]:
+                add_readout(cell, seed, model, f"{label} + ridge read-out", elapsed,
+                            f"{cell}_readout")
 
     # ---- the plain loop
     if "plain" in s["models"]:
@@ -458,18 +503,18 @@ def main(argv: list[str] | None = None) -> int:
     # best seed (by validation loss) and median over seeds
     by_name = {r["model"]: r for r in rows}
     summary_rows = []
-    for cell, metas in rnn_meta.items():
+    for group, metas in rnn_meta.items():
         if len(metas) < 2:
             continue
         best = min(metas, key=lambda m: m["val"])
         b = dict(by_name[best["label"]])
-        b["model"] = f"{cell.upper()} best seed (by val)"
-        b["kind"] = f"{cell}_best"
+        b["model"] = f"{group} best seed (by val)"
+        b["kind"] = f"{group}_best"
         summary_rows.append(b)
         seed_rows = [by_name[m["label"]] for m in metas]
-        med: dict[str, Any] = {"model": f"{cell.upper()} median of {len(metas)} seeds",
-                               "seed": None, "kind": f"{cell}_median"}
-        for key in ("median_vpt", "vpt_q25", "vpt_q75", "vpt_iqr", "nrmse_1lyap",
+        med: dict[str, Any] = {"model": f"{group} median of {len(metas)} seeds",
+                               "seed": None, "kind": f"{group}_median"}
+        for key in ("median_vpt", "vpt_q25", "vpt_q75", "vpt_iqr", "n_censored", "nrmse_1lyap",
                     "w1_longrun", "psd_longrun", "train_s", "n_params"):
             vals = [_num(r.get(key)) for r in seed_rows]
             med[key] = float(np.median(vals))
@@ -487,10 +532,10 @@ def main(argv: list[str] | None = None) -> int:
                        "note": f"{plain_vs['trainer_s']:.1f} s / {plain_vs['plain_s']:.1f} s; "
                                "target <= 1.10"})
     esn = by_name.get("ESN (500, tuned)")
-    for cell in ("GRU", "LSTM"):
-        cands = [r for r in summary_rows if r["model"].startswith(f"{cell} best")]
+    for group in rnn_meta:
+        cands = [r for r in summary_rows if r["model"] == f"{group} best seed (by val)"]
         if not cands:
-            cands = [r for r in rows if r["model"].startswith(f"{cell} seed")]
+            cands = [by_name[m["label"]] for m in rnn_meta[group]]
         if cands and esn and _num(esn.get("median_vpt")) > 0:
             ratios.append({"ratio": f"median VPT, {cands[0]['model']} / ESN",
                            "value": _num(cands[0]["median_vpt"]) / _num(esn["median_vpt"]),
@@ -503,6 +548,9 @@ def main(argv: list[str] | None = None) -> int:
           f"0.4, Lyapunov time {1 / lam:.3f}; train {train_time_units:g} time units)")
     print()
     print(markdown_table(rows, COLUMNS))
+    print(f"\n'valid at horizon': test ICs still valid after the whole horizon ("
+          f"{s['horizon'] * dt * lam:.1f} Lyapunov times); their VPT counts as the horizon, so "
+          "statistics with censored ICs are lower bounds.")
     print()
     if ratios:
         print(markdown_table(ratios, RATIO_COLUMNS))
@@ -526,6 +574,9 @@ def main(argv: list[str] | None = None) -> int:
             "simulate_s": d["simulate_s"],
         })
         out_rows = [{k: v for k, v in r.items() if k != "vpt_iqr_str"} for r in rows]
+        settings["readout"] = ("quadratic features [h, h_i h_j (i <= j), x], ridge chosen on "
+                               "validation forecasts (physrnn.train.readout.select_readout), "
+                               "float64, washout = test context")
         payload = {"benchmark": "forecast_lorenz63", "rows": out_rows, "ratios": ratios,
                    "settings": settings, "machine": machine_info(import_jax=False),
                    "versions": {m: _version(m) for m in ("physrnn", "torch", "numpy",

@@ -150,3 +150,37 @@ def test_free_run_on_a_fixed_point_is_scored_not_fatal():
                                    truth_pool=y[2:], floor_pool=y[:2])
     assert rows[0]["psd_longrun"] == math.inf and "degenerate" in rows[0]["longrun_note"]
     assert math.isfinite(rows[0]["w1_longrun"]) and rows[-1]["model"] == "truth floor"
+
+
+def test_readout_refit_in_a_run_and_in_evaluate(tmp_path, capsys):
+    """[readout] features = "quadratic": the refitted model is scored, saved and reloaded."""
+    out = tmp_path / "run"
+    config = _config(tmp_path, ['readout.features="quadratic"', "readout.washout=50",
+                                "readout.ridges=[1e-10, 1e-6]"])
+    summary = run_train_job(config, out, progress=False)
+    name = "gru + quadratic ridge read-out"
+    assert summary["model"] == name and summary["table"][0]["model"] == name
+    assert summary["readout_ridge"] in (1e-10, 1e-6)
+    assert summary["readout_one_step_rmse"] < 1e-3
+    assert (out / "readout.pt").stat().st_size > 0
+    rows = {r["model"]: r for r in summary["table"]}
+    assert rows[name]["median_vpt"] > rows["persistence"]["median_vpt"]
+    from physrnn.train.job import load_trained
+
+    _, model, _ = load_trained(out)
+    assert model.readout == "quadratic" and model.dtype == torch.float64
+    assert main(["evaluate", str(out)]) == 0
+    assert name in capsys.readouterr().out
+    # a damaged read-out file is named in a clear error
+    (out / "readout.pt").write_bytes(b"not a torch file")
+    assert main(["evaluate", str(out), "--overwrite"]) == 2
+    assert "readout.pt" in capsys.readouterr().err
+
+
+def test_readout_refit_needs_a_validation_split(tmp_path):
+    config = _config(tmp_path, ['readout.features="quadratic"',
+                                'data.card_overrides=["simulation.n_traj=6", '
+                                '"simulation.t_final=20.0", "simulation.transient=5.0", '
+                                '"simulation.workers=1", "splits.val=0.0", "splits.train=0.9"]'])
+    with pytest.raises(ConfigError, match="validation split"):
+        run_train_job(config, tmp_path / "run", progress=False)

@@ -10,6 +10,13 @@ step ``t``, the next point ``x_{t+1}``:
 Predicting increments makes the untrained model close to persistence and suits data sampled
 finely compared with the system's time scale.
 
+With ``readout="quadratic"`` the read-out acts on the features
+``phi(h_t, x_t) = [h_t, (h_t h_t^T)_{i<=j}, x_t]`` (``d_h + d_h (d_h + 1) / 2 + n`` of them)
+instead of ``h_t``. Gradient training starts from the linear read-out (the extra columns are
+initialised at zero); :func:`physrnn.train.readout.fit_readout` then solves for the read-out by
+ridge regression on teacher-forced states, which reaches one-step errors gradient descent does
+not (Lorenz-63: ~1e-8 against ~1e-3 in normalised units).
+
 Forecasting from a context window is a *warm-up* (teacher-forced pass over the context, giving
 the carried state and the prediction of the first future point) followed by a *closed-loop
 rollout* in which every prediction is fed back as the next input, one cell step per time step
@@ -22,6 +29,7 @@ Training lives in :mod:`physrnn.train`.
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
@@ -29,11 +37,15 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["CELLS", "RecurrentForecaster", "TorchForecaster", "detach_state", "closed_loop"]
+__all__ = ["CELLS", "READOUTS", "RecurrentForecaster", "TorchForecaster", "detach_state",
+           "closed_loop", "n_readout_features", "readout_features"]
 
 log = logging.getLogger(__name__)
 
 CELLS: dict[str, type[nn.Module]] = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
+
+#: Read-out feature maps of :class:`RecurrentForecaster` (see the module docstring).
+READOUTS: tuple[str, ...] = ("linear", "quadratic")
 
 #: The recurrent state: ``(n_layers, batch, hidden)`` for GRU/RNN, a pair of those for LSTM.
 State = Any
@@ -56,8 +68,31 @@ def detach_state(state: State) -> State:
     raise TypeError(f"cannot detach a recurrent state of type {type(state).__name__}")
 
 
+def readout_features(h: torch.Tensor, x: torch.Tensor, readout: str) -> torch.Tensor:
+    """Read-out features of hidden states ``h`` ``(..., d_h)`` and inputs ``x`` ``(..., n)``.
+
+    ``"linear"``: ``h`` itself. ``"quadratic"``: ``[h, (h h^T)_{i<=j}, x]``, of width
+    ``d_h + d_h (d_h + 1) / 2 + n``, the monomials in row-major upper-triangle order.
+    """
+    if readout == "linear":
+        return h
+    if readout == "quadratic":
+        i, j = torch.triu_indices(h.shape[-1], h.shape[-1], device=h.device)
+        return torch.cat([h, h[..., i] * h[..., j], x.to(h.dtype)], dim=-1)
+    raise ValueError(f"unknown readout {readout!r}; choose one of {', '.join(READOUTS)}")
+
+
+def n_readout_features(hidden_size: int, n_state: int, readout: str) -> int:
+    """Width of :func:`readout_features`."""
+    if readout == "linear":
+        return hidden_size
+    if readout == "quadratic":
+        return hidden_size + hidden_size * (hidden_size + 1) // 2 + n_state
+    raise ValueError(f"unknown readout {readout!r}; choose one of {', '.join(READOUTS)}")
+
+
 class RecurrentForecaster(nn.Module):
-    """One-step-ahead recurrent forecaster with a linear read-out.
+    """One-step-ahead recurrent forecaster with a linear or quadratic read-out.
 
     Args:
         n_state: number of state components ``n`` (features).
@@ -68,6 +103,8 @@ class RecurrentForecaster(nn.Module):
             before the read-out (active in training mode only).
         predict_increments: predict ``x_{t+1} - x_t`` and add ``x_t`` (default) instead of
             ``x_{t+1}`` itself.
+        readout: ``"linear"`` (``W h + b``, default) or ``"quadratic"`` (``W phi(h, x) + b``
+            with the quadratic features of :func:`readout_features`).
         seed: seed of the parameter initialisation; the global torch RNG is left untouched.
         dtype: parameter dtype, ``torch.float32`` or ``torch.float64``.
 
@@ -92,6 +129,7 @@ class RecurrentForecaster(nn.Module):
         n_layers: int = 1,
         dropout: float = 0.0,
         predict_increments: bool = True,
+        readout: str = "linear",
         seed: int = 0,
         dtype: torch.dtype = torch.float32,
     ) -> None:
@@ -102,6 +140,8 @@ class RecurrentForecaster(nn.Module):
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(sorted(CELLS))}")
+        if readout not in READOUTS:
+            raise ValueError(f"unknown readout {readout!r}; choose one of {', '.join(READOUTS)}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if dtype not in (torch.float32, torch.float64):
@@ -112,6 +152,7 @@ class RecurrentForecaster(nn.Module):
         self.n_layers = int(n_layers)
         self.dropout = float(dropout)
         self.predict_increments = bool(predict_increments)
+        self.readout = readout
         self.seed = int(seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
@@ -121,6 +162,14 @@ class RecurrentForecaster(nn.Module):
                                    batch_first=True)
             self.out_dropout = nn.Dropout(self.dropout)
             self.head = nn.Linear(self.hidden_size, self.n_state)
+        if readout != "linear":  # same start as the linear read-out, extra columns at zero
+            wide = nn.Linear(n_readout_features(self.hidden_size, self.n_state, readout),
+                             self.n_state)
+            with torch.no_grad():
+                wide.weight.zero_()
+                wide.weight[:, :self.hidden_size] = self.head.weight
+                wide.bias.copy_(self.head.bias)
+            self.head = wide
         self.to(dtype)
 
     @property
@@ -134,7 +183,31 @@ class RecurrentForecaster(nn.Module):
     def extra_repr(self) -> str:
         return (f"n_state={self.n_state}, cell={self.cell!r}, hidden_size={self.hidden_size}, "
                 f"n_layers={self.n_layers}, dropout={self.dropout}, "
-                f"predict_increments={self.predict_increments}")
+                f"predict_increments={self.predict_increments}, readout={self.readout!r}")
+
+    def with_readout(self, readout: str) -> RecurrentForecaster:
+        """A copy with the read-out ``readout`` and the same recurrent weights.
+
+        The old read-out weights are kept on the features both read-outs share (``h``), new
+        feature columns start at zero, so the copy forecasts as ``self`` (to rounding) until its
+        read-out is refitted (:func:`physrnn.train.readout.fit_readout`).
+        """
+        if readout not in READOUTS:
+            raise ValueError(f"unknown readout {readout!r}; choose one of {', '.join(READOUTS)}")
+        if readout == self.readout:
+            return copy.deepcopy(self)
+        if self.readout != "linear":
+            raise ValueError(f"can only widen a linear read-out, this one is {self.readout!r}")
+        out = copy.deepcopy(self)
+        wide = nn.Linear(n_readout_features(self.hidden_size, self.n_state, readout),
+                         self.n_state, dtype=self.dtype, device=self.device)
+        with torch.no_grad():
+            wide.weight.zero_()
+            wide.weight[:, :self.hidden_size] = self.head.weight
+            wide.bias.copy_(self.head.bias)
+        out.head = wide
+        out.readout = readout
+        return out
 
     def _check(self, x: torch.Tensor, name: str) -> None:
         if x.ndim != 3 or x.shape[-1] != self.n_state:
@@ -155,7 +228,7 @@ class RecurrentForecaster(nn.Module):
         """
         self._check(x, "x")
         h, state = self.rnn(x, state)
-        out = self.head(self.out_dropout(h))
+        out = self.head(readout_features(self.out_dropout(h), x, self.readout))
         if self.predict_increments:
             out = x + out
         return out, state

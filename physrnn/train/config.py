@@ -15,6 +15,9 @@ Example (``examples/forecast_lorenz63.toml``)::
     epochs = 30
     rollout_k_max = 50
 
+    [readout]
+    features = "quadratic"            # ridge read-out refit after training ("none": keep)
+
     [eval]
     baselines = ["persistence", "mean", "linear", "esn"]
 """
@@ -26,7 +29,8 @@ from typing import Literal
 
 from physrnn.config import RunConfig, _require
 
-__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "EvalConfig", "TrainRunConfig"]
+__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "ReadoutConfig", "EvalConfig",
+           "TrainRunConfig"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,26 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class ReadoutConfig:
+    """Ridge-regression refit of the read-out after training (:mod:`physrnn.train.readout`).
+
+    ``features``: ``"none"`` keeps the gradient-trained read-out; ``"linear"`` refits it on
+    ``h``; ``"quadratic"`` on ``[h, h_i h_j, x]`` (the one that forecasts chaotic flows far).
+    The ridge is chosen from ``ridges`` by closed-loop forecasts on the validation split;
+    ``washout`` steps start every training trajectory and are not fitted.
+    """
+
+    features: Literal["none", "linear", "quadratic"] = "none"
+    ridges: list[float] = field(default_factory=lambda: [1e-14, 1e-12, 1e-10, 1e-8, 1e-6])
+    washout: int = 100
+
+    def __post_init__(self) -> None:
+        _require(len(self.ridges) >= 1 and all(r >= 0 for r in self.ridges), "ridges",
+                 f"must be a non-empty list of numbers >= 0, got {self.ridges}")
+        _require(self.washout >= 0, "washout", f"must be >= 0, got {self.washout}")
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     """Scoring on the test split: forecasts from many initial conditions, long free runs."""
 
@@ -124,5 +148,6 @@ class TrainRunConfig:
     data: DataConfig = field(default_factory=lambda: DataConfig(card="datasets/lorenz63.toml"))
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    readout: ReadoutConfig = field(default_factory=ReadoutConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     run: RunConfig = field(default_factory=RunConfig)

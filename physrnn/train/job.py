@@ -28,6 +28,7 @@ from physrnn.distributed import resolve_device
 from physrnn.errors import ConfigError, RecordError
 from physrnn.nn.recurrent import RecurrentForecaster, TorchForecaster
 from physrnn.records import (
+    atomic_path,
     load_checkpoint,
     prepare_output_dir,
     provenance,
@@ -37,9 +38,11 @@ from physrnn.records import (
 from physrnn.train.config import TrainRunConfig
 from physrnn.train.evaluate import evaluate_forecasters, forecast_windows
 from physrnn.train.loop import RolloutSchedule, Trainer
+from physrnn.train.readout import ReadoutFit
 from physrnn.vmc.driver import make_optimizer
 
-__all__ = ["run_train_job", "evaluate_run", "load_trained", "TRAIN_SUMMARY_KEYS"]
+__all__ = ["run_train_job", "evaluate_run", "load_trained", "refit_readout",
+           "TRAIN_SUMMARY_KEYS"]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ log = logging.getLogger(__name__)
 TRAIN_SUMMARY_KEYS: dict[str, str] = {
     "status": "completed | interrupted",
     "system": "dataset's system name",
-    "model": "cell of the trained forecaster (gru, lstm, rnn)",
+    "model": "the trained forecaster: its cell (gru, lstm, rnn) and refitted read-out",
     "vpt_unit": "unit of the valid prediction times (Lyapunov times or time units)",
     "median_vpt": "median valid prediction time of the trained RNN on the test windows",
     "vpt_iqr": "interquartile range of the RNN's valid prediction time",
@@ -56,6 +59,8 @@ TRAIN_SUMMARY_KEYS: dict[str, str] = {
     "best_baseline_vpt": "its median VPT",
     "vpt_<name>": "median VPT of each baseline (persistence, mean, linear, esn, sindy)",
     "n_test": "number of test initial conditions",
+    "readout_ridge": "ridge of the refitted read-out (readout.features != 'none')",
+    "readout_one_step_rmse": "one-step rms error of the refitted read-out on the train split",
     "epochs": "training epochs completed",
     "train_windows": "training windows per epoch",
     "n_parameters": "trainable parameters of the RNN",
@@ -103,6 +108,67 @@ def _build(config: TrainRunConfig, n_state: int, device: torch.device,
                    seed=config.run.seed)
 
 
+def model_name(config: TrainRunConfig) -> str:
+    """Name of the trained forecaster in tables: its cell, plus the refitted read-out."""
+    if config.readout.features == "none":
+        return config.model.cell
+    return f"{config.model.cell} + {config.readout.features} ridge read-out"
+
+
+def _eval_horizon(config: TrainRunConfig, data: TrajectoryData) -> int:
+    """Forecast horizon (steps) of the test windows."""
+    dt = float(data.meta.get("dt", math.nan))
+    lam = data.meta.get("lyapunov_exponent")
+    lam = float(lam) if lam is not None and math.isfinite(float(lam)) else None
+    unit_time = 1.0 / lam if lam else 1.0
+    return max(1, int(math.ceil(config.eval.horizon_lyapunov * unit_time / dt)))
+
+
+def refit_readout(config: TrainRunConfig, model: RecurrentForecaster,
+                  data: TrajectoryData) -> tuple[RecurrentForecaster, ReadoutFit]:
+    """The ``[readout]`` step: ridge read-out on the train split, ridge chosen on validation
+    forecasts of the test horizon (capped by the validation trajectories' length)."""
+    from physrnn.train.readout import select_readout
+
+    r = config.readout
+    y = _normalised(data)
+    splits = data.splits
+    if not len(splits.get("val", [])):
+        raise ConfigError(f"readout.features = {r.features!r} chooses its ridge on the "
+                          "validation split, and the dataset has none")
+    context = config.data.context
+    horizon = min(_eval_horizon(config, data), y.shape[1] - context)
+    if horizon < 1:
+        raise ConfigError(f"data.context = {context} leaves no validation horizon in "
+                          f"trajectories of {y.shape[1]} steps")
+    val = forecast_windows(y, splits["val"], n_test=config.eval.n_test, context=context,
+                           horizon=horizon, seed=config.run.seed + 1)
+    try:
+        return select_readout(model, y[splits["train"]], val.context, val.truth,
+                              ridges=list(r.ridges), washout=r.washout, readout=r.features,
+                              threshold=config.eval.threshold)
+    except ValueError as exc:
+        raise ConfigError(f"readout: {exc}") from None
+
+
+def _save_readout(path: Path, model: RecurrentForecaster, fit: ReadoutFit) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": model.state_dict(), "readout": model.readout,
+                    "dtype": str(model.dtype).removeprefix("torch."), "ridge": fit.ridge,
+                    "table": fit.table, "one_step_rmse": fit.one_step_rmse}, tmp)
+
+
+def _load_readout(path: Path, model: RecurrentForecaster) -> RecurrentForecaster:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        fitted = model.with_readout(state["readout"]).to(getattr(torch, state["dtype"]))
+        fitted.load_state_dict(state["state_dict"])
+    except Exception as exc:  # noqa: BLE001 - unpickling raises many types; one message
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RecordError(f"{path}: not a physrnn read-out file ({first})") from None
+    return fitted.eval()
+
+
 def _baselines(config: TrainRunConfig, data: TrajectoryData, dt: float) -> dict[str, Any]:
     from physrnn.baselines.forecast import make_baseline
 
@@ -143,8 +209,7 @@ def evaluate_run(
     lam = float(lam) if lam is not None and math.isfinite(float(lam)) else None
     y = _normalised(data)
     splits = data.splits
-    unit_time = 1.0 / lam if lam else 1.0
-    horizon = max(1, int(math.ceil(config.eval.horizon_lyapunov * unit_time / dt)))
+    horizon = _eval_horizon(config, data)
     windows = forecast_windows(y, splits["test"], n_test=config.eval.n_test,
                                context=config.data.context, horizon=horizon,
                                seed=config.run.seed)
@@ -155,7 +220,8 @@ def evaluate_run(
         forecasters[name] = base.fit(y[splits["train"]], y[splits["val"]] if len(
             splits["val"]) else None)
         fit_s[name] = time.perf_counter() - t0
-    forecasters = {config.model.cell: TorchForecaster(model, name=config.model.cell),
+    name = model_name(config)
+    forecasters = {name: TorchForecaster(model, name=name),
                    **forecasters}
     steps = config.eval.free_run_steps
     pool = y[splits["test"]]
@@ -217,7 +283,7 @@ def _summary(config: TrainRunConfig, rows: list[dict[str, Any]], trainer: Traine
     best = max(base, key=lambda r: r["median_vpt"]) if base else None
     history = trainer.history_arrays()
     summary: dict[str, Any] = {
-        "status": status, "system": data.meta.get("system"), "model": config.model.cell,
+        "status": status, "system": data.meta.get("system"), "model": model_name(config),
         "vpt_unit": rnn.get("vpt_unit"), "median_vpt": rnn.get("median_vpt"),
         "vpt_iqr": rnn.get("vpt_iqr"), "nrmse_1lyap": rnn.get("nrmse_1lyap"),
         "best_baseline": None if best is None else best["model"],
@@ -255,7 +321,7 @@ def _write_eval_figures(out: Path, config: TrainRunConfig, extras: dict[str, Any
     from physrnn.plotting import plot_attractor, plot_forecasts, plot_nrmse_curves
 
     plot_nrmse_curves(extras, out / "nrmse.png", threshold=config.eval.threshold)
-    plot_forecasts(extras, out / "forecasts.png", model=config.model.cell)
+    plot_forecasts(extras, out / "forecasts.png", model=model_name(config))
     if extras.get("free_runs"):
         plot_attractor(extras, out / "attractor.png")
 
@@ -297,7 +363,8 @@ def run_train_job(
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.exists():
         check_resumable(load_checkpoint(ckpt).get("config", {}), config, ckpt,
-                        RESUME_FREE | {("eval", k) for k in to_dict(config)["eval"]})
+                        RESUME_FREE | {(sec, k) for sec in ("eval", "readout")
+                                       for k in to_dict(config)[sec]})
         trainer.resume(ckpt)
         log.info("resumed from %s at epoch %d", ckpt, trainer.epoch)
 
@@ -322,8 +389,15 @@ def run_train_job(
                            "interrupted")
         _write_outputs(out, config, trainer, [], {}, summary, command)
         return summary
-    rows, extras = evaluate_run(config, trainer.model, data) if evaluate else ([], {})
+    model, fit = trainer.model, None
+    if config.readout.features != "none":
+        model, fit = refit_readout(config, trainer.model, data)
+        _save_readout(out / "readout.pt", model, fit)
+        log.info("read-out refit: ridge %.1e, one-step rmse %.2e", fit.ridge, fit.one_step_rmse)
+    rows, extras = evaluate_run(config, model, data) if evaluate else ([], {})
     summary = _summary(config, rows, trainer, data, len(loaders["train"].dataset), "completed")
+    if fit is not None:
+        summary.update(readout_ridge=fit.ridge, readout_one_step_rmse=fit.one_step_rmse)
     _write_outputs(out, config, trainer, rows, extras, summary, command)
     return summary
 
@@ -343,5 +417,8 @@ def load_trained(run_dir: str | Path, *, overrides: list[str] | None = None):
     device = resolve_device(config.run.device)
     trainer = _build(config, data.n_state, device, None)
     trainer.resume(run_dir / "checkpoint.pt")
-    return config, trainer.model, data
+    model = trainer.model
+    if (run_dir / "readout.pt").is_file():
+        model = _load_readout(run_dir / "readout.pt", model.cpu())
+    return config, model, data
 
