@@ -35,9 +35,15 @@ distance of a free run beside the truth-versus-truth floor (validation against t
 ``RecurrentForecaster`` (one layer, predicting increments), Adam with a cosine schedule,
 clipping 1.0, teacher forcing then a rollout ramp to ``k_max``; best validation epoch kept; one
 row per seed plus "best seed (by val)" and "median of seeds" rows. The summary table gives per
-system the best RNN (chosen by validation loss, never by the test set), the best baseline (by
+system the best RNN (chosen on validation, never by the test set: among the read-out rows when
+they were run, by validation valid steps, otherwise by validation loss), the best baseline (by
 the test headline: the strongest competitor) and the ratio RNN / baseline of the headline
 (median VPT; OU: efficiency).
+
+Read-out rows (``--models ... ,readout``, on by default): every trained RNN again with its
+read-out refitted by ridge regression on quadratic features of the recurrent state
+(``physrnn.train.readout``), the ridge chosen on validation forecasts, as in
+``forecast_lorenz63.py``.
 
 ``--quick`` is a smoke check (tiny data and epochs, 1 seed, 3 ESN configurations; its numbers
 are not results). Default sizes target ~30 minutes for the three systems on 2 CPU cores. Timings
@@ -69,6 +75,7 @@ from forecast_lorenz63 import (  # noqa: E402
     _num,
     _version,
     evaluate_all,
+    refit_readout,
     rollout_schedule,
     train_physrnn,
     window_datasets,
@@ -122,8 +129,11 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--esn-configs", type=int, default=None, help="ESN search configurations")
     p.add_argument("--test-context", type=int, default=100,
                    help="context of every test forecast (steps; >= the ESN washout)")
-    p.add_argument("--models", default="gru,lstm,baselines",
-                   help="what to run: any of gru, lstm, baselines (comma list)")
+    p.add_argument("--models", default="gru,lstm,baselines,readout",
+                   help="what to run: any of gru, lstm, baselines, readout (the quadratic "
+                        "ridge read-out refit of every trained RNN) (comma list)")
+    p.add_argument("--ridges", default="1e-16,1e-14,1e-12,1e-10,1e-8,1e-6",
+                   help="ridge grid of the read-out refit, chosen on validation forecasts")
     p.add_argument("--sindy", action="store_true",
                    help="also fit SINDy (polynomial degree 2) on Lorenz-96 (slow at J = 40)")
     p.add_argument("--device", default="cpu", help="torch device for the RNNs")
@@ -136,8 +146,9 @@ def parse_args(argv: list[str] | None):
     if unknown or not systems:
         p.error(f"unknown --systems {sorted(unknown)}; choose from {sorted(SYSTEMS)}")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    if set(models) - {"gru", "lstm", "baselines"}:
-        p.error(f"unknown --models {sorted(set(models) - {'gru', 'lstm', 'baselines'})}")
+    known = {"gru", "lstm", "baselines", "readout"}
+    if set(models) - known:
+        p.error(f"unknown --models {sorted(set(models) - known)}")
     seeds = None
     if args.seeds is not None:
         txt = args.seeds.strip()
@@ -150,7 +161,8 @@ def parse_args(argv: list[str] | None):
         s = dict(PRESETS[size][name])
         s.update(size=size, system=name, models=models, device=args.device,
                  data_seed=args.data_seed, test_context=args.test_context, clip=1.0,
-                 sindy=args.sindy and name == "lorenz96")
+                 sindy=args.sindy and name == "lorenz96",
+                 ridges=[float(r) for r in args.ridges.split(",") if r.strip()])
         for key, value in (("epochs", args.epochs), ("hidden", args.hidden),
                            ("n_test_ics", args.n_test), ("esn_configs", args.esn_configs),
                            ("seeds", seeds)):
@@ -290,6 +302,27 @@ def run_system(s: dict[str, Any]) -> dict[str, Any]:
             extra[OUOracle.name] = {"kind": "oracle", "train_s": 0.0}
 
     rnn_meta: dict[str, list[dict[str, Any]]] = {}
+    val_windows = forecast_windows(z, splits["val"], n_test=s["n_test_ics"],
+                                   context=s["test_context"],
+                                   horizon=min(s["horizon"], d["n_t"] - s["test_context"]),
+                                   seed=4321) if "readout" in s["models"] else None
+
+    def add_readout(cell: str, seed: int, model, base: str, base_s: float) -> None:
+        t0 = time.perf_counter()
+        fitted, info = refit_readout(model, train_z, val_windows, s)
+        fit_s = time.perf_counter() - t0
+        label = f"{base} + ridge read-out"
+        forecasters[label] = TorchForecaster(fitted, name=label)
+        extra[label] = {"train_s": base_s + fit_s, "readout_s": fit_s, "seed": seed,
+                        "kind": f"{cell}_readout", "readout_ridge": info.ridge,
+                        "one_step_rmse": info.one_step_rmse, "readout_table": info.table,
+                        "n_params": sum(q.numel() for q in fitted.parameters())}
+        best_val = max(r["val_median_steps"] for r in info.table)
+        rnn_meta.setdefault(f"{cell.upper()} + ridge read-out", []).append(
+            {"label": label, "val": -best_val})
+        print(f"  {label}: refit {fit_s:.1f} s, ridge {info.ridge:.0e}, one-step rmse "
+              f"{info.one_step_rmse:.1e}, validation median {best_val:.0f} steps", flush=True)
+
     for cell in ("gru", "lstm"):
         if cell not in s["models"]:
             continue
@@ -302,9 +335,12 @@ def run_system(s: dict[str, Any]) -> dict[str, Any]:
                             "n_params": sum(q.numel() for q in model.parameters()),
                             "best_epoch": trainer.best_epoch, "best_val_loss": trainer.best_val,
                             "s_per_epoch": elapsed / max(trainer.epoch, 1)}
-            rnn_meta.setdefault(cell, []).append({"label": label, "val": trainer.best_val})
+            rnn_meta.setdefault(cell.upper(), []).append({"label": label,
+                                                          "val": trainer.best_val})
             print(f"  trained {label}: {elapsed:.1f} s, best val {trainer.best_val:.3e} at "
                   f"epoch {trainer.best_epoch}", flush=True)
+            if "readout" in s["models"]:
+                add_readout(cell, seed, model, label, elapsed)
 
     print("evaluating ...", flush=True)
     rows, forecasts = evaluate_all(forecasters, windows, dt=dt, lam=lam, free_run=s["free_run"],
@@ -328,16 +364,16 @@ def run_system(s: dict[str, Any]) -> dict[str, Any]:
 
     by_name = {r["model"]: r for r in rows}
     summary_rows = []
-    for cell, metas in rnn_meta.items():
+    for group, metas in rnn_meta.items():
         if len(metas) < 2:
             continue
         best = min(metas, key=lambda m: m["val"])
         b = dict(by_name[best["label"]])
-        b.update(model=f"{cell.upper()} best seed (by val)", kind=f"{cell}_best")
+        b.update(model=f"{group} best seed (by val)", kind=f"{group}_best")
         summary_rows.append(b)
         seed_rows = [by_name[m["label"]] for m in metas]
-        med: dict[str, Any] = {"model": f"{cell.upper()} median of {len(metas)} seeds",
-                               "seed": None, "kind": f"{cell}_median", "system": name,
+        med: dict[str, Any] = {"model": f"{group} median of {len(metas)} seeds",
+                               "seed": None, "kind": f"{group}_median", "system": name,
                                "vpt_unit": seed_rows[0].get("vpt_unit")}
         for key in ("median_vpt", "vpt_q25", "vpt_q75", "vpt_iqr", "nrmse_1lyap",
                     "w1_longrun", "psd_longrun", "ou_efficiency", "train_s", "n_params"):
@@ -350,11 +386,14 @@ def run_system(s: dict[str, Any]) -> dict[str, Any]:
         if r.get("vpt_q25") is not None and r.get("median_vpt") is not None:
             r["vpt_iqr_str"] = f"{_num(r['vpt_q25']):.2f}-{_num(r['vpt_q75']):.2f}"
 
-    # summary: best RNN by validation loss, best baseline by the test headline
+    # summary: best RNN by validation, best baseline by the test headline. The two RNN
+    # families are scored on validation differently (closed-loop loss; valid steps after the
+    # read-out refit), so the refitted family is taken when it was run.
     head = "ou_efficiency" if is_ou else "median_vpt"
     summary: dict[str, Any] = {"system": name, "headline": head,
                                "vpt_unit": "time units" if lam is None else "Lyapunov times"}
-    all_rnn = [m for metas in rnn_meta.values() for m in metas]
+    refitted = {g: m for g, m in rnn_meta.items() if g.endswith("read-out")}
+    all_rnn = [m for metas in (refitted or rnn_meta).values() for m in metas]
     if all_rnn:
         r = by_name[min(all_rnn, key=lambda m: m["val"])["label"]]
         summary.update(best_rnn=r["model"], rnn_vpt=r.get("median_vpt"),
