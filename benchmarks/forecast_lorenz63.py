@@ -13,17 +13,18 @@ Protocol (REFERENCES.md, "Forecasting protocol"):
   (``physrnn.data.simulate``), a 50 time-unit transient discarded. Separate trajectories for
   train, validation and test (written with ``write_dataset`` and explicit splits; states are
   normalised with the train split's mean and standard deviation, so sigma = 1 per component).
-  Default: 4 train trajectories of 25 time units (100 time units of training data), 2
+  Default: 2 train trajectories of 50 time units (100 time units of training data), 2
   validation and 8 test trajectories of the same length.
 - Test problems: ``--n-test`` (default 32) initial conditions cut from the test trajectories
   (``forecast_windows``), each with a ``--test-context`` (100 steps) context and a forecast
   horizon of ``--horizon`` steps. Every model gets the same windows.
 - Scores (``evaluate_forecasters``): valid prediction time = first lead time with
   NRMSE > 0.4 (sigma = 1 in normalised units), in Lyapunov times (lambda = 0.9056); median and
-  interquartile range over the test ICs; NRMSE at one Lyapunov time; long-run statistics of a
-  free run of ``--free-run`` steps from the first test context (per-component Wasserstein-1 /
-  sigma and Welch power-spectrum distance against the test trajectories), beside the
-  truth-versus-truth floor (validation against test trajectories).
+  interquartile range over the test ICs (a forecast still valid at the end of the horizon
+  counts as the horizon: "valid at horizon" says how many); NRMSE at one Lyapunov time;
+  long-run statistics of a free run of ``--free-run`` steps from the first test context
+  (per-component Wasserstein-1 / sigma and Welch power-spectrum distance against the test
+  trajectories), beside the truth-versus-truth floor (validation against test trajectories).
 - RNNs: ``RecurrentForecaster`` (GRU, LSTM; one layer, ``--hidden`` units, predicting
   increments) trained with ``physrnn.train.Trainer``: Adam with a cosine learning-rate schedule
   (``physrnn.vmc.driver.make_optimizer``), gradient clipping, ``--tf-epochs`` epochs of teacher
@@ -32,6 +33,13 @@ Protocol (REFERENCES.md, "Forecasting protocol"):
   whole horizon of validation windows, and the weights of the best validation epoch are kept.
   ``--seeds`` training seeds each; each seed is a row, plus "best seed" (chosen by validation
   loss, never by the test set) and "median over seeds" rows.
+- Read-out refit (``--models ...,readout``): every trained RNN again with its read-out
+  refitted by ridge regression on the quadratic features ``[h, h_i h_j (i <= j), x]`` of its
+  recurrent state (``physrnn.train.readout.select_readout``, float64, washout 100 steps), on
+  the same training trajectories; the ridge is chosen from ``--ridges`` by the median number of
+  valid steps of closed-loop forecasts from 32 *validation* windows. ``untrained`` adds the
+  ablation: the same read-out on the initial recurrent weights of seed 0 (a random recurrent
+  network, as in reservoir computing), which isolates what gradient training adds.
 - Plain PyTorch loop: the same GRU (seed 0), the same windows, optimiser, schedule, clipping,
   batch size, epochs, rollout curriculum and per-epoch validation, trained by a ~40-line
   hand-written loop. The ratio table gives the wall-time ratio Trainer / plain loop (target
@@ -128,7 +136,7 @@ def parse_args(argv: list[str] | None):
                    help="what to run: any of gru, lstm, plain, baselines, readout (ridge "
                         "read-out refit of every trained RNN), untrained (the same read-out "
                         "on untrained recurrent weights) (comma list)")
-    p.add_argument("--ridges", default="1e-16,1e-14,1e-12,1e-10,1e-8",
+    p.add_argument("--ridges", default="0,1e-18,1e-16,1e-14,1e-12,1e-10,1e-8",
                    help="ridge grid of the read-out refit, chosen on validation forecasts")
     p.add_argument("--device", default=None, help="torch device (default cpu; --full: auto)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the initial conditions")

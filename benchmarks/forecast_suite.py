@@ -132,7 +132,7 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--models", default="gru,lstm,baselines,readout",
                    help="what to run: any of gru, lstm, baselines, readout (the quadratic "
                         "ridge read-out refit of every trained RNN) (comma list)")
-    p.add_argument("--ridges", default="1e-16,1e-14,1e-12,1e-10,1e-8,1e-6",
+    p.add_argument("--ridges", default="0,1e-18,1e-16,1e-14,1e-12,1e-10,1e-8,1e-6",
                    help="ridge grid of the read-out refit, chosen on validation forecasts")
     p.add_argument("--sindy", action="store_true",
                    help="also fit SINDy (polynomial degree 2) on Lorenz-96 (slow at J = 40)")

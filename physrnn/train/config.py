@@ -113,7 +113,8 @@ class ReadoutConfig:
     """
 
     features: Literal["none", "linear", "quadratic"] = "none"
-    ridges: list[float] = field(default_factory=lambda: [1e-14, 1e-12, 1e-10, 1e-8, 1e-6])
+    ridges: list[float] = field(default_factory=lambda: [0.0, 1e-16, 1e-14, 1e-12, 1e-10,
+                                                               1e-8, 1e-6])
     washout: int = 100
 
     def __post_init__(self) -> None:

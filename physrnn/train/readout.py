@@ -42,7 +42,7 @@ __all__ = ["ReadoutFit", "fit_readout", "select_readout", "readout_system"]
 log = logging.getLogger(__name__)
 
 #: Default ridge grid of :func:`select_readout` (normalised units, every column penalised).
-DEFAULT_RIDGES: tuple[float, ...] = (1e-14, 1e-12, 1e-10, 1e-8, 1e-6)
+DEFAULT_RIDGES: tuple[float, ...] = (0.0, 1e-16, 1e-14, 1e-12, 1e-10, 1e-8, 1e-6)
 
 
 @dataclass
