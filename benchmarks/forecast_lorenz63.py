@@ -97,10 +97,10 @@ PRESETS: dict[str, dict[str, Any]] = {
                     ramp_epochs=30, k_max=50, hidden=64, seeds=[0, 1, 2], esn_configs=32,
                     n_test_ics=32, horizon=3000, free_run=10000, stride=4, batch_size=32,
                     lr=3e-3, context=20),
-    "full": dict(n_train=8, n_val=4, n_test=16, traj_time=50.0, epochs=150, tf_epochs=5,
-                 ramp_epochs=75, k_max=100, hidden=96, seeds=[0, 1, 2], esn_configs=64,
-                 n_test_ics=64, horizon=4000, free_run=20000, stride=2, batch_size=32,
-                 lr=2e-3, context=20),
+    "full": dict(n_train=8, n_val=4, n_test=16, traj_time=50.0, epochs=100, tf_epochs=5,
+                 ramp_epochs=50, k_max=50, hidden=64, seeds=[0, 1, 2], esn_configs=64,
+                 n_test_ics=64, horizon=4000, free_run=20000, stride=4, batch_size=64,
+                 lr=3e-3, context=20),
 }
 
 

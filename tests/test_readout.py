@@ -156,3 +156,13 @@ def test_quadratic_readout_forecasts_lorenz63_for_lyapunov_times():
                                 lyapunov_exponent=info.lyapunov_exponent)
     assert fit.one_step_rmse < 1e-5
     assert np.median(vpt) > 2.0
+
+
+def test_a_diverging_candidate_scores_zero_steps_quietly():
+    from physrnn.train.readout import _valid_steps
+
+    truth = np.zeros((2, 5, 1))
+    pred = np.array([[0.0, 0.1, 1e200, np.inf, np.nan], [0.0, 0.0, 0.0, 0.0, 0.0]])[..., None]
+    with np.errstate(all="raise"):
+        steps = _valid_steps(pred, truth, 0.4)
+    assert steps.tolist() == [2.0, 5.0]

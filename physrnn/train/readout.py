@@ -194,7 +194,8 @@ def fit_readout(
 
 def _valid_steps(pred: np.ndarray, truth: np.ndarray, threshold: float) -> np.ndarray:
     """Per window, the number of leading steps with NRMSE (sigma = 1) <= threshold."""
-    err = np.sqrt(np.mean((pred - truth) ** 2, axis=-1))
+    with np.errstate(over="ignore", invalid="ignore"):    # a diverged candidate just fails
+        err = np.sqrt(np.mean((pred - truth) ** 2, axis=-1))
     bad = ~(err <= threshold)                      # NaN counts as failed
     return np.where(bad.any(axis=1), bad.argmax(axis=1), err.shape[1]).astype(float)
 
