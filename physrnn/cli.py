@@ -3,7 +3,19 @@
 Subcommands:
     quickstart   ground state of the TFIM chain (N = 20, h = 1, open) against the exact energy
     vmc          variational Monte Carlo from a TOML config
+    train        train an RNN forecaster and score it against baselines
+    evaluate     re-score a trained run
+    memory       memory tasks: which cells solve which delays
+    data         simulated-dynamics datasets (generate, info, systems)
+    sweep        a grid of runs from one config (local, in parallel, or a SLURM array)
+    collect      gather every summary.json under some directories into one table
     show-config  print the resolved config (defaults + file + --set) as TOML
+
+Exit codes: 0 success; 1 a run or a sweep member failed; 2 a user error (bad config, argument
+or file: one line ``physrnn: error: ...`` on stderr, nothing existing changed); 3 a VMC run
+stopped early; 75 preempted by SIGTERM/SIGUSR1 after writing a checkpoint (rerun with
+``--resume``); 130 interrupted (Ctrl-C). ``PHYSRNN_DEBUG=1`` shows the traceback of an
+error that is reported in one line.
 """
 
 from __future__ import annotations
@@ -11,13 +23,16 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import logging
+import os
 import sys
 import textwrap
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
 from physrnn.errors import ConfigError, OutputExistsError, PhysrnnError
+from physrnn.preempt import PREEMPTED_EXIT_CODE
 
 __all__ = ["main", "QUICKSTART_OVERRIDES"]
 
@@ -28,6 +43,15 @@ QUICKSTART_OVERRIDES = [
     "system.model=tfim", "system.n_sites=20", "system.boundary=open", "system.h=1.0",
     "vmc.n_steps=1000", "vmc.n_samples=256", "run.seed=1", "run.threads=1",
 ]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``physrnn: error: <command>: <message>``."""
+
+    def error(self, message: str) -> NoReturn:
+        where = self.prog.removeprefix("physrnn").strip()
+        hint = f"see physrnn {where} --help" if where else "see physrnn --help"
+        self.exit(2, f"physrnn: error: {where + ': ' if where else ''}{message} ({hint})\n")
 
 
 def _summary_help() -> str:
@@ -57,16 +81,20 @@ def _add_run_options(p: argparse.ArgumentParser, *, out_required: bool) -> None:
                    help="override a config value, e.g. --set vmc.lr=3e-3 (repeatable)")
     p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
     p.add_argument("--resume", action="store_true",
-                   help="continue from --out/checkpoint.pt (same config)")
+                   help="continue from --out/checkpoint.pt (same config); starts afresh when "
+                        "there is no checkpoint yet, so a batch script can always pass it")
     p.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
 
 
 def _parser() -> argparse.ArgumentParser:
     from physrnn import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="physrnn",
         description="Recurrent neural networks for physics, checked against exact answers.",
+        epilog="exit codes: 0 success, 1 a run failed, 2 user error (bad config, argument or "
+               "file), 3 VMC stopped early, 75 preempted after a checkpoint (rerun with "
+               "--resume), 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=f"physrnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -134,9 +162,64 @@ def _parser() -> argparse.ArgumentParser:
                    metavar="SEC.KEY=VAL", help="override a card value, e.g. simulation.n_traj=8")
     g.add_argument("--overwrite", action="store_true", help="replace an existing file")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
-    i = dsub.add_parser("info", help="describe a dataset file (and validate it)")
+    i = dsub.add_parser("info", help="describe a dataset file (and validate it)",
+                        description="Validate the dataset file FILE (every value: non-finite "
+                                    "states, a stale normalisation) and describe it.")
     i.add_argument("file", type=Path)
+    i.add_argument("--shallow", action="store_true",
+                   help="check the structure only, without reading every value (big files)")
     dsub.add_parser("systems", help="list the registered dynamical systems")
+
+    w = sub.add_parser(
+        "sweep", formatter_class=fmt, help="a grid of runs from one config",
+        description=textwrap.dedent("""\
+            Expand CONFIG over the cartesian product of the --grid values into runs with their
+            own directories under --out (named from the grid values, each with its resolved
+            config.toml; DIR/sweep.json and DIR/runs.txt list them), then run them locally as
+            separate physrnn processes (--jobs at a time; output in <run>/log.txt), or with
+            --slurm write DIR/sweep.sbatch, a SLURM job array, instead. Runs that completed
+            are skipped and the others continue from their checkpoints, so a sweep can be
+            started again until it is done."""),
+        epilog=textwrap.dedent("""\
+            example:
+              physrnn sweep examples/heisenberg_chain.toml --grid vmc.lr=1e-3,3e-3 \\
+                  --grid run.seed=0,1,2 --out runs/lr-scan --jobs 2
+              physrnn collect runs/lr-scan --out lr-scan.csv --h5 lr-scan.h5
+
+            exit code: 0 every run completed (or had before), 1 a run failed, 75 the sweep
+            was preempted (the running runs checkpointed; start it again)"""))
+    w.add_argument("config", type=Path, help="TOML config (vmc or train)")
+    w.add_argument("--grid", action="append", default=[], metavar="SEC.KEY=V1,V2,...",
+                   help="values of one config key (repeatable; values as in --set; commas "
+                        "inside [...] or quotes do not split)")
+    w.add_argument("--out", type=Path, required=True, help="sweep directory")
+    w.add_argument("--kind", choices=("train", "vmc"),
+                   help="what each run is (default: from the config's sections)")
+    w.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="SEC.KEY=VAL", help="override for every run (repeatable)")
+    w.add_argument("--jobs", type=int, default=1, help="runs at a time (local)")
+    w.add_argument("--dry-run", action="store_true", help="list the runs, write nothing")
+    w.add_argument("--slurm", action="store_true",
+                   help="write DIR/sweep.sbatch (a SLURM job array) and DIR/runs.txt; run "
+                        "nothing")
+    w.add_argument("--slurm-template", type=Path, metavar="PATH",
+                   help="array script template (default: examples/slurm/array.sbatch's text)")
+    w.add_argument("--slurm-time", default="04:00:00", metavar="HH:MM:SS",
+                   help="time limit of each array task")
+    w.add_argument("--max-parallel", type=int, metavar="N",
+                   help="at most N array tasks at once (SLURM's %%N)")
+    w.add_argument("--overwrite", action="store_true",
+                   help="rerun every run from scratch (also when its config changed)")
+
+    c = sub.add_parser(
+        "collect", help="gather summary.json files into one table (CSV, HDF5)",
+        description="Find every summary.json under the directories and write one row per run "
+                    "(its scalars, plus the config keys that differ between runs) to a CSV "
+                    "file and optionally an HDF5 table; print a short table.")
+    c.add_argument("dirs", type=Path, nargs="+", metavar="DIR", help="run or sweep directory")
+    c.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    c.add_argument("--h5", type=Path, help="also write this HDF5 table (physrnn-table v1)")
+    c.add_argument("--overwrite", action="store_true", help="replace existing table files")
 
     s = sub.add_parser("show-config", help="print the resolved config as TOML")
     s.add_argument("config", type=Path, nargs="?", help="TOML config file (default: defaults)")
@@ -173,6 +256,7 @@ def _cmd_vmc(args: argparse.Namespace, *, quickstart: bool) -> int:
     from physrnn.config import load_config
     from physrnn.vmc.job import run_vmc_job
 
+    _single_process_only(args.command)
     overrides = (QUICKSTART_OVERRIDES if quickstart else []) + args.overrides
     config = load_config(None if quickstart else args.config, overrides=overrides)
     out = args.out
@@ -204,15 +288,37 @@ def _print_forecast_table(rows: list[dict]) -> None:
               f"{f(r.get('psd_longrun'), '.3f')} |")
 
 
+def _single_process_only(command: str) -> None:
+    """Refuse a multi-process launch of a job that runs on one process (it would have every
+    rank write the same files)."""
+    from physrnn.distributed import dist_info_from_env
+
+    info = dist_info_from_env()
+    if info.world_size > 1:
+        raise ConfigError(
+            f"physrnn {command} runs as one process, but {info.source} started "
+            f"{info.world_size} (this is rank {info.rank}); launch a single process, or set "
+            "PHYSRNN_DISTRIBUTED=0 to ignore the launcher's variables")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    from physrnn import preempt
     from physrnn.config import load_config
     from physrnn.train.config import TrainRunConfig
     from physrnn.train.job import run_train_job
 
+    _single_process_only("train")
     config = load_config(args.config, overrides=args.overrides, cls=TrainRunConfig)
     command = "physrnn " + " ".join(sys.argv[1:])
-    summary = run_train_job(config, args.out, overwrite=args.overwrite, resume=args.resume,
-                            progress=False if args.quiet else None, command=command)
+    with preempt.handle_preemption():
+        summary = run_train_job(config, args.out, overwrite=args.overwrite, resume=args.resume,
+                                progress=False if args.quiet else None, command=command)
+        signame = preempt.signal_name()
+    if summary.get("status") == "preempted":
+        print(f"physrnn: preempted by {signame or 'a signal'} after epoch "
+              f"{summary.get('epochs')}; checkpoint written to {args.out}/checkpoint.pt "
+              f"(continue with --resume); exit code {PREEMPTED_EXIT_CODE}", file=sys.stderr)
+        return PREEMPTED_EXIT_CODE
     _print_forecast_table(summary.get("table", []))
     print(f"\nwrote {args.out}/record.h5, summary.json, training.png, nrmse.png, forecasts.png")
     return 0
@@ -320,8 +426,10 @@ def _cmd_data(args: argparse.Namespace) -> int:
         print(describe_dataset(path))
         return 0
     if args.data_command == "info":
-        from physrnn.data.hdf5 import describe_dataset
+        from physrnn.data.hdf5 import check_dataset, describe_dataset
 
+        if not args.shallow:
+            check_dataset(args.file, deep=True)
         print(describe_dataset(args.file))
         return 0
     from physrnn.systems.base import REGISTRY, list_systems
@@ -330,6 +438,83 @@ def _cmd_data(args: argparse.Namespace) -> int:
         cls = REGISTRY[name]
         doc = (cls.__doc__ or "").strip().splitlines()
         print(f"{name:<24} {cls.kind:<8} {doc[0] if doc else ''}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from physrnn import preempt
+    from physrnn.sweep import plan_sweep, run_sweep, write_slurm, write_sweep
+
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.max_parallel is not None and args.max_parallel < 1:
+        raise ConfigError(f"--max-parallel must be >= 1, got {args.max_parallel}")
+    if args.slurm_template is not None and not args.slurm_template.is_file():
+        raise ConfigError(f"--slurm-template {args.slurm_template}: file not found")
+    plan = plan_sweep(args.config, args.grid, args.out, kind=args.kind,
+                      overrides=args.overrides)
+    width = max(len(r.name) for r in plan.runs)
+    print(f"{len(plan.runs)} {plan.kind} runs in {plan.out}:")
+    for r in plan.runs:
+        values = ", ".join(f"{k}={v}" for k, v in r.values.items())
+        print(f"  {r.index:>3}  {r.name:<{width}}  {values}")
+    if args.dry_run:
+        return 0
+    if args.slurm:
+        from physrnn.sweep import render_slurm
+
+        kwargs = {"max_parallel": args.max_parallel, "time_limit": args.slurm_time}
+        if args.slurm_template is not None:  # fail on a bad template before writing anything
+            render_slurm(plan, args.slurm_template.read_text(encoding="utf-8"), **kwargs)
+        write_sweep(plan, overwrite=args.overwrite)
+        path = write_slurm(plan, args.slurm_template, **kwargs)
+        print(f"\nwrote {path} ({len(plan.runs)} array tasks) and {plan.out}/runs.txt; "
+              f"submit with: sbatch {path}")
+        return 0
+    write_sweep(plan, overwrite=args.overwrite)
+    with preempt.handle_preemption():
+        results = run_sweep(plan, jobs=args.jobs, overwrite=args.overwrite)
+    width = max(len(r.name) for r in results)
+    print(f"\n| {'run':<{width}} | status      | exit | time (s) | note")
+    print(f"|{'-' * (width + 2)}|-------------|------|----------|------")
+    for r in results:
+        rc = "-" if r.returncode is None else str(r.returncode)
+        print(f"| {r.name:<{width}} | {r.status:<11} | {rc:>4} | {r.seconds:>8.1f} | "
+              f"{r.message}")
+    failed = [r for r in results if r.status == "failed"]
+    stopped = [r for r in results if r.status in ("preempted", "not started")]
+    if failed:
+        print(f"physrnn: error: {len(failed)} of {len(results)} runs failed "
+              f"({', '.join(r.name for r in failed)}); see <run>/log.txt", file=sys.stderr)
+        return 1
+    if stopped:
+        print(f"physrnn: sweep preempted: {len(stopped)} of {len(results)} runs to finish; "
+              "start the same sweep again", file=sys.stderr)
+        return PREEMPTED_EXIT_CODE
+    print(f"\nall {len(results)} runs completed; gather them with: physrnn collect "
+          f"{plan.out} --out {plan.out}/table.csv")
+    return 0
+
+
+def _cmd_collect(args: argparse.Namespace) -> int:
+    from physrnn.collect import collect_rows, format_table, write_csv, write_table_h5
+
+    targets = [args.out] + ([args.h5] if args.h5 is not None else [])
+    if args.h5 is not None and args.h5.resolve() == args.out.resolve():
+        raise ConfigError("--out and --h5 name the same file")
+    for t in targets:  # check every output before writing any
+        if t.exists() and (t.is_dir() or not args.overwrite):
+            raise OutputExistsError(f"{t} already exists; pass --overwrite to replace it"
+                                    if not t.is_dir() else f"{t} is a directory")
+    rows, columns, skipped = collect_rows(args.dirs)
+    write_csv(args.out, rows, columns, overwrite=args.overwrite)
+    if args.h5 is not None:
+        write_table_h5(args.h5, rows, columns, sources=[str(d) for d in args.dirs],
+                       overwrite=args.overwrite)
+    print(format_table(rows, columns))
+    print(f"\n{len(rows)} runs, {len(columns)} columns: wrote "
+          + " and ".join(str(t) for t in targets)
+          + (f" (skipped {len(skipped)} unreadable summary.json)" if skipped else ""))
     return 0
 
 
@@ -350,19 +535,35 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_memory(args)
         if args.command == "data":
             return _cmd_data(args)
+        if args.command == "sweep":
+            return _cmd_sweep(args)
+        if args.command == "collect":
+            return _cmd_collect(args)
         if args.command == "show-config":
             from physrnn.config import load_config, to_toml
 
             print(to_toml(load_config(args.config, overrides=args.overrides)), end="")
             return 0
-    except PhysrnnError as exc:
-        print(f"physrnn: error: {exc}", file=sys.stderr)
+    except (PhysrnnError, OSError) as exc:
+        if os.environ.get("PHYSRNN_DEBUG"):
+            raise
+        print(f"physrnn: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("physrnn: interrupted; a checkpoint was written (continue with --resume)",
               file=sys.stderr)
         return 130
     return 1  # pragma: no cover
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error as one line: multi-line messages (e.g. a list of problems) are joined."""
+    text = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, OSError) and not isinstance(exc, PhysrnnError):
+        where = exc.filename if exc.filename is not None else ""
+        text = f"{exc.strerror or text}: {where}" if where else (exc.strerror or text)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return "; ".join(lines)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -341,6 +341,8 @@ def load_config(
     if path is not None:
         source = str(path)
         p = Path(path)
+        if p.is_dir():
+            raise ConfigError(f"{source}: is a directory, not a config file")
         if not p.is_file():
             raise ConfigError(f"{source}: config file not found")
         try:

@@ -24,9 +24,11 @@ import contextlib
 import datetime as _dt
 import functools
 import json
+import logging
 import math
 import os
 import platform
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -38,7 +40,7 @@ import h5py
 import numpy as np
 
 import physrnn
-from physrnn.errors import OutputExistsError, RecordError
+from physrnn.errors import ConfigError, OutputExistsError, RecordError
 
 __all__ = [
     "RECORD_FORMAT",
@@ -48,12 +50,15 @@ __all__ = [
     "git_revision",
     "provenance",
     "prepare_output_dir",
+    "remove_stale_temporaries",
     "write_record",
     "read_record",
     "write_summary",
     "save_checkpoint",
     "load_checkpoint",
 ]
+
+log = logging.getLogger(__name__)
 
 RECORD_FORMAT = "physrnn-record"
 RECORD_SCHEMA_VERSION = 1
@@ -108,10 +113,69 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
     os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; results are meant to be shared
     try:
         yield tmp_path
+        _fsync_file(tmp_path)
         os.replace(tmp_path, final)
+        _fsync_dir(final.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _fsync_file(path: Path) -> None:
+    """Flush ``path`` to stable storage, so that a crash of the machine (not only of the
+    process) after the rename cannot leave an empty or partial file under the final name."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # a file system without fsync: the rename is still atomic
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+#: Names of the temporary files :func:`atomic_path` creates (``.<final name>.<random>.tmp``).
+_TMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{6,}\.tmp$")
+
+
+def remove_stale_temporaries(directory: str | Path) -> list[Path]:
+    """Delete the temporary files that a killed writer left in ``directory``.
+
+    :func:`atomic_path` removes its temporary file itself unless the process is killed
+    (``kill -9``, out of memory, node failure) between creating and renaming it; such a file
+    never carries a final name, so deleting it loses nothing. Call it only on a directory no
+    other process is writing to (a run directory being resumed).
+
+    Returns:
+        The paths removed.
+    """
+    directory = Path(directory)
+    removed = []
+    if not directory.is_dir():
+        return removed
+    for p in directory.iterdir():
+        if p.is_file() and _TMP_NAME.match(p.name):
+            try:
+                p.unlink()
+                removed.append(p)
+            except OSError:
+                pass
+    return removed
 
 
 def prepare_output_dir(out: str | Path, *, overwrite: bool = False, resume: bool = False) -> Path:
@@ -120,8 +184,12 @@ def prepare_output_dir(out: str | Path, *, overwrite: bool = False, resume: bool
     An existing directory holding physrnn outputs is refused unless ``overwrite`` (its
     checkpoint is then removed so a later resume cannot pick up a stale run) or ``resume``.
 
+    With ``resume``, temporary files left by a killed writer are removed
+    (:func:`remove_stale_temporaries`).
+
     Raises:
         OutputExistsError: the directory holds results and neither flag was given.
+        ConfigError: the directory cannot be created or written to.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -132,9 +200,19 @@ def prepare_output_dir(out: str | Path, *, overwrite: bool = False, resume: bool
             f"--out {out} already holds {', '.join(existing)}; pass --overwrite to replace it "
             "or --resume to continue it"
         )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe_fd, probe = tempfile.mkstemp(prefix=".physrnn-write-test.", suffix=".tmp",
+                                           dir=out)
+        os.close(probe_fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"--out {out} cannot be written: {exc.strerror or exc}") from None
     if overwrite and not resume and (out / "checkpoint.pt").exists():
         (out / "checkpoint.pt").unlink()
-    out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        for p in remove_stale_temporaries(out):
+            log.info("removed %s, left behind by a killed run", p)
     return out
 
 

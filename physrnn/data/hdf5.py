@@ -683,7 +683,8 @@ def read_dataset(path: str | Path, *, load: bool = True) -> TrajectoryData:
 
     Raises:
         RecordError: the file is missing, foreign, damaged or invalid (see
-            :func:`validate_dataset`).
+            :func:`validate_dataset`); with ``load=True`` also a NaN or infinity in ``/y``
+            (named by trajectory and time index).
     """
     path = Path(path)
     check_dataset(path)
@@ -696,7 +697,11 @@ def read_dataset(path: str | Path, *, load: bool = True) -> TrajectoryData:
         obs = _walk_datasets(f["observables"]) if "observables" in f else {}
         y0 = f.get("y0")
         if load:
-            data = TrajectoryData(t=t, y=f["y"][()], meta=meta, splits=splits,
+            y_all = f["y"][()]
+            msg = _first_nonfinite(y_all, "'/y'", t, meta.get("state_names"))
+            if msg:  # the schema never holds NaN/inf: the file was altered after writing
+                raise RecordError(f"{path}: {msg}; the schema forbids non-finite states")
+            data = TrajectoryData(t=t, y=y_all, meta=meta, splits=splits,
                                   normalisation=norm,
                                   observables={k: d[()] for k, d in obs.items()},
                                   y0=None if y0 is None else y0[()], path=path)

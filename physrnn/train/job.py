@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from physrnn import preempt
 from physrnn.config import RESUME_FREE, check_resumable, to_dict, to_toml
 from physrnn.data.datasets import make_loaders
 from physrnn.data.hdf5 import TrajectoryData, read_dataset
-from physrnn.distributed import resolve_device
+from physrnn.distributed import any_rank, get_world_size, resolve_device
 from physrnn.errors import ConfigError, RecordError
 from physrnn.nn.recurrent import RecurrentForecaster, TorchForecaster
 from physrnn.records import (
@@ -32,6 +33,7 @@ from physrnn.records import (
     load_checkpoint,
     prepare_output_dir,
     provenance,
+    save_checkpoint,
     write_record,
     write_summary,
 )
@@ -48,7 +50,7 @@ log = logging.getLogger(__name__)
 
 #: Keys of ``summary.json`` of a forecasting run (shown by ``physrnn train --help``).
 TRAIN_SUMMARY_KEYS: dict[str, str] = {
-    "status": "completed | interrupted",
+    "status": "completed | interrupted | preempted (SIGTERM/SIGUSR1: checkpointed, exit code 75)",
     "system": "dataset's system name",
     "model": "the trained forecaster: its cell (gru, lstm, rnn) and refitted read-out",
     "vpt_unit": "unit of the valid prediction times (Lyapunov times or time units)",
@@ -302,13 +304,14 @@ def _summary(config: TrainRunConfig, rows: list[dict[str, Any]], trainer: Traine
 
 
 def _write_outputs(out: Path, config: TrainRunConfig, trainer: Trainer, rows, extras,
-                   summary: dict[str, Any], command: str) -> None:
+                   summary: dict[str, Any], command: str, message: str = "") -> None:
     from physrnn.plotting import plot_training_history
 
     history = trainer.history_arrays()
     flat = {k: v for k, v in summary.items() if isinstance(v, int | float | str | bool)}
     write_record(out / "record.h5", config=to_dict(config), config_toml=to_toml(config),
-                 history=history, results=flat, command=command, status=summary["status"])
+                 history=history, results=flat, command=command, status=summary["status"],
+                 message=message)
     summary["table"] = rows
     write_summary(out / "summary.json", summary)
     if len(history.get("epoch", [])):
@@ -343,6 +346,10 @@ def run_train_job(
         stop_after: stop (as if interrupted) after this many total epochs, with a checkpoint
             and status ``"interrupted"``; ``--resume`` continues.
 
+    Preemption: inside :func:`physrnn.preempt.handle_preemption` (the command line installs
+    it), SIGTERM or SIGUSR1 ends the run after the current epoch with a checkpoint and status
+    ``"preempted"``; ``resume=True`` continues bit-identically.
+
     Returns:
         The summary dict (keys in :data:`TRAIN_SUMMARY_KEYS`) with the full table under
         ``"table"``.
@@ -362,15 +369,30 @@ def run_train_job(
     trainer = _build(config, data.n_state, device, loaders["train"])
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.exists():
-        check_resumable(load_checkpoint(ckpt).get("config", {}), config, ckpt,
+        saved = load_checkpoint(ckpt)
+        _check_world_size(saved, ckpt)
+        check_resumable(saved.get("config", {}), config, ckpt,
                         RESUME_FREE | {(sec, k) for sec in ("eval", "readout")
                                        for k in to_dict(config)[sec]})
         trainer.resume(ckpt)
         log.info("resumed from %s at epoch %d", ckpt, trainer.epoch)
+    saved_epoch = {"epoch": -1}  # the epoch of the newest checkpoint of this process
+
+    def checkpoint(tr: Trainer) -> None:
+        save_checkpoint(ckpt, {"config": to_dict(config), "trainer": tr.state_dict(),
+                               "world_size": get_world_size()})
+        saved_epoch["epoch"] = tr.epoch
+
+    preempted = {"stop": False}
 
     def callback(tr: Trainer, rec) -> None:
-        if tr.epoch % config.run.checkpoint_every == 0:
-            tr.save_checkpoint(ckpt, config=to_dict(config))
+        stop = any_rank(preempt.requested())
+        if stop or tr.epoch % config.run.checkpoint_every == 0:
+            checkpoint(tr)
+        if stop:
+            preempted["stop"] = tr.stop_training = True
+            log.warning("preempted (%s) after epoch %d: checkpoint written to %s",
+                        preempt.signal_name() or "signal", tr.epoch, ckpt)
 
     try:
         epochs = config.train.epochs if stop_after is None else min(stop_after,
@@ -378,12 +400,24 @@ def run_train_job(
         trainer.fit(loaders["train"], loaders.get("val"), epochs=epochs,
                     callbacks=(callback,), progress=progress)
     except KeyboardInterrupt:
-        trainer.save_checkpoint(ckpt, config=to_dict(config))
+        # a checkpoint of the last completed epoch is an exact resume point: keep it; without
+        # one, save the current (mid-epoch) state so that the work is not lost
+        if saved_epoch["epoch"] != trainer.epoch:
+            checkpoint(trainer)
         summary = _summary(config, [], trainer, data, len(loaders["train"].dataset),
                            "interrupted")
-        _write_outputs(out, config, trainer, [], {}, summary, command)
+        _write_outputs(out, config, trainer, [], {}, summary, command,
+                       message="interrupted by the user")
         raise
-    trainer.save_checkpoint(ckpt, config=to_dict(config))
+    checkpoint(trainer)  # after fit: early stopping may have restored the best weights
+    if preempted["stop"] and trainer.epoch < config.train.epochs and not trainer.stopped:
+        summary = _summary(config, [], trainer, data, len(loaders["train"].dataset),
+                           "preempted")
+        _write_outputs(out, config, trainer, [], {}, summary, command,
+                       message=f"preempted by {preempt.signal_name() or 'a signal'} after "
+                               f"epoch {trainer.epoch} of {config.train.epochs}; continue "
+                               "with --resume")
+        return summary
     if trainer.epoch < config.train.epochs and not (trainer.stop_training or trainer.stopped):
         summary = _summary(config, [], trainer, data, len(loaders["train"].dataset),
                            "interrupted")
@@ -400,6 +434,16 @@ def run_train_job(
         summary.update(readout_ridge=fit.ridge, readout_one_step_rmse=fit.one_step_rmse)
     _write_outputs(out, config, trainer, rows, extras, summary, command)
     return summary
+
+
+def _check_world_size(state: dict[str, Any], path: Path) -> None:
+    """Refuse to resume a checkpoint written by a different number of processes."""
+    saved = int(state.get("world_size", 1))
+    now = get_world_size()
+    if saved != now:
+        raise ConfigError(f"cannot resume from {path}: it was written by a run of {saved} "
+                          f"process(es) and this run has {now}; resume with the same number "
+                          "of processes (the data split and random streams depend on it)")
 
 
 def load_trained(run_dir: str | Path, *, overrides: list[str] | None = None):

@@ -1,0 +1,675 @@
+"""Reliability: malformed inputs across the command line, and kill -9 during training.
+
+Question 1: does every malformed config, argument or file end in one clear line and a non-zero
+exit, without a traceback and without changing any file that was there before? Each case runs
+``physrnn ...`` (as its own process, or with ``--in-process`` through ``physrnn.cli.main`` in
+this process) in a fresh copy of a workspace of fixtures: valid configs, a small valid dataset,
+datasets with a future schema version, truncated, with a NaN, foreign or not HDF5 at all, a
+finished run, a corrupted checkpoint, a checkpoint written by 2 processes, a file where a
+directory is expected, an output directory that cannot be written. A case is *handled* when
+
+- the exit code is not 0,
+- stderr is exactly one line and it starts with ``physrnn: error:`` (so no traceback),
+- no file of the workspace changed (SHA-256 of every file before and after).
+
+The table lists every case (``names culprit``: the line contains the expected key, file or
+reason; informational) and the JSON has ``bad_inputs_tried`` / ``bad_inputs_handled``.
+
+Question 2: does a training run that is killed with SIGKILL at random moments, and resumed
+each time with ``--resume``, end with exactly the parameters of an uninterrupted run, with no
+file ever unreadable? A tiny ``physrnn train`` (checkpoint every epoch) runs once uninterrupted;
+then the same run is started with ``--resume`` and killed, ``--kills`` times (20; 5 with
+``--quick``), and finally run to completion. 30 % of the kills come at a uniformly random time
+between the start and the end of the first epoch (start-up, data, resume); the others once
+training runs: after the next checkpoint appears, at a uniformly random time within the next
+1.5 epochs (so some land while a checkpoint is being written). After every kill each file of
+the run directory is opened with its reader (``record.h5``: ``read_record``;
+``checkpoint.pt``: ``load_checkpoint``; ``summary.json``: ``json``; ``data.h5``:
+``read_dataset``; PNG: the signature); any failure is a *corruption*. A kill is *survived*
+when nothing is corrupted and the next start continues (it completes, or it is killed again
+before it could fail). The final ``checkpoint.pt`` parameters and the training-loss history
+are compared bit for bit with the uninterrupted run. JSON: ``kills``, ``kills_survived``,
+``corruptions``, ``final_params_equal``, ``kills_mid_write`` (kills that left a temporary
+file, i.e. hit a write in progress).
+
+``python benchmarks/reliability.py --quick`` (in-process bad inputs, 5 kills: about a minute
+on 2 loaded cores); the full run (each bad input its own process, 20 kills, about 10 minutes):
+``python benchmarks/reliability.py --json
+benchmarks/results/reliability-$(date +%F)-$(hostname).json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    REPO_ROOT,
+    base_parser,
+    limit_threads,
+    machine_info,
+    markdown_table,
+    write_json,
+)
+
+log = logging.getLogger("reliability")
+
+
+# --------------------------------------------------------------------------- fixtures
+VMC_OK = '[system]\nmodel = "tfim"\nn_sites = 6\n[vmc]\nn_steps = 4\nn_samples = 32\n' \
+         '[wavefunction]\nhidden_size = 4\n[run]\nthreads = 1\n'
+
+#: A small forecasting run on ``data.h5`` (relative to the workspace).
+TRAIN_OK = ('[data]\npath = "data.h5"\ncard = ""\ncontext = 20\nhorizon = 5\nstride = 10\n'
+            'batch_size = 16\n[model]\nhidden_size = 4\n[train]\nepochs = 2\n'
+            'rollout_start_epoch = 0\nrollout_end_epoch = 1\nrollout_k_max = 5\n'
+            '[eval]\nn_test = 1\nbaselines = []\nfree_run_steps = 0\n'
+            'horizon_lyapunov = 0.5\n[run]\nthreads = 1\ncheckpoint_every = 1\n')
+
+CARD_OK = ('[system]\nname = "lorenz63"\n[simulation]\nn_traj = 4\nt_final = 2.0\n'
+           'transient = 0.5\nworkers = 1\n')
+
+#: Bad config files written into the workspace: name -> text (bytes for binary content).
+BAD_FILES: dict[str, str | bytes] = {
+    "unknown_key.toml": "[vmc]\nlearning_rate = 1e-3\n",
+    "unknown_section.toml": "[solver]\nsteps = 3\n",
+    "n_sites_string.toml": '[system]\nn_sites = "ten"\n',
+    "n_sites_float.toml": "[system]\nn_sites = 6.5\n",
+    "lr_string.toml": '[vmc]\nlr = "fast"\n',
+    "phase_int.toml": "[wavefunction]\nphase = 1\n",
+    "n_sites_negative.toml": "[system]\nn_sites = -3\n",
+    "hidden_zero.toml": "[wavefunction]\nhidden_size = 0\n",
+    "samples_zero.toml": "[vmc]\nn_samples = 0\n",
+    "lr_negative.toml": "[vmc]\nlr = -0.01\n",
+    "lr_nan.toml": "[vmc]\nlr = nan\n",
+    "chunk_zero.toml": "[vmc]\nchunk_size = 0\n",
+    "odd_periodic_heisenberg.toml": '[system]\nmodel = "heisenberg"\nn_sites = 7\n'
+                                    'boundary = "periodic"\n',
+    "square_lattice.toml": '[system]\nlattice = "square"\n',
+    "unknown_model.toml": '[system]\nmodel = "hubbard"\n',
+    "section_not_table.toml": "vmc = 3\n",
+    "syntax_error.toml": "[vmc\nlr = 1\n",
+    "duplicate_key.toml": "[system]\nn_sites = 4\nn_sites = 5\n",
+    "binary.toml": b"\xff\xfe\x00\x01[vmc]\x00",
+    "seed_negative.toml": "[run]\nseed = -1\n",
+    "train_unknown_key.toml": TRAIN_OK.replace("epochs = 2", "epoch = 2"),
+    "train_missing_data.toml": TRAIN_OK.replace('path = "data.h5"', 'path = "missing.h5"'),
+    "train_context_zero.toml": TRAIN_OK.replace("context = 20", "context = 0"),
+    "train_batch_negative.toml": TRAIN_OK.replace("batch_size = 16", "batch_size = -4"),
+    "train_rollout_order.toml": TRAIN_OK.replace("rollout_start_epoch = 0",
+                                                 "rollout_start_epoch = 3"),
+    "train_ridges_empty.toml": TRAIN_OK + "[readout]\nridges = []\n",
+    "train_bad_version.toml": TRAIN_OK.replace('"data.h5"', '"bad_version.h5"'),
+    "train_truncated.toml": TRAIN_OK.replace('"data.h5"', '"truncated.h5"'),
+    "train_nan.toml": TRAIN_OK.replace('"data.h5"', '"nan.h5"'),
+    "train_foreign.toml": TRAIN_OK.replace('"data.h5"', '"foreign.h5"'),
+    "train_not_hdf5.toml": TRAIN_OK.replace('"data.h5"', '"text.h5"'),
+    "card_unknown_key.toml": CARD_OK + "[splits]\ntrian = 0.8\n",
+    "card_n_traj_negative.toml": CARD_OK.replace("n_traj = 4", "n_traj = -1"),
+    "card_splits_sum.toml": CARD_OK + "[splits]\ntrain = 0.9\nval = 0.3\ntest = 0.0\n",
+}
+
+
+def _dataset(path: Path) -> None:
+    import numpy as np
+
+    from physrnn.data.hdf5 import write_dataset
+
+    rng = np.random.default_rng(0)
+    t = np.arange(200) * 0.05
+    phase = rng.uniform(0, 2 * np.pi, size=(6, 1))
+    y = np.stack([np.sin(t + phase), np.cos(t + phase)], axis=-1)
+    write_dataset(path, t=t, y=y, meta={"system": "oscillator", "dt": 0.05},
+                  splits={"train": [0, 1, 2, 3], "val": [4], "test": [5]})
+
+
+def build_workspace(root: str | Path) -> Path:
+    """Create the fixture files of the bad-input cases under ``root`` (a new directory)."""
+    import h5py
+    import torch
+
+    from physrnn.config import load_config, to_dict
+    from physrnn.records import save_checkpoint, write_record, write_summary
+    from physrnn.train.config import TrainRunConfig
+
+    ws = Path(root)
+    ws.mkdir(parents=True, exist_ok=True)
+    (ws / "vmc.toml").write_text(VMC_OK)
+    (ws / "train.toml").write_text(TRAIN_OK)
+    (ws / "card.toml").write_text(CARD_OK)
+    cfg = ws / "cfg"
+    cfg.mkdir()
+    for name, text in BAD_FILES.items():
+        (cfg / name).write_bytes(text if isinstance(text, bytes) else text.encode())
+    (ws / "cfgdir.toml").mkdir()  # a directory where a file is expected
+    _dataset(ws / "data.h5")
+    shutil.copy(ws / "data.h5", ws / "bad_version.h5")
+    with h5py.File(ws / "bad_version.h5", "r+") as f:
+        f.attrs["schema_version"] = 99
+    raw = (ws / "data.h5").read_bytes()
+    (ws / "truncated.h5").write_bytes(raw[: len(raw) // 2])
+    shutil.copy(ws / "data.h5", ws / "nan.h5")
+    with h5py.File(ws / "nan.h5", "r+") as f:
+        f["y"][1, 10, 0] = float("nan")
+    with h5py.File(ws / "foreign.h5", "w") as f:
+        f["x"] = [1, 2, 3]
+    (ws / "text.h5").write_text("this is not HDF5\n")
+    (ws / "afile").write_text("a file, not a directory\n")
+    # a finished run: outputs that must not be clobbered
+    done = ws / "done"
+    write_record(done / "record.h5", config={"vmc": {}}, history={"step": [1]},
+                 results={"energy": -1.0})
+    write_summary(done / "summary.json", {"status": "completed", "energy": -1.0})
+    save_checkpoint(done / "checkpoint.pt", {"config": {}})
+    # a run whose checkpoint is damaged
+    (ws / "corrupt").mkdir()
+    (ws / "corrupt" / "checkpoint.pt").write_bytes(b"PK\x03\x04 not a real checkpoint")
+    # a checkpoint written by a 2-process run, and one of another config
+    train_cfg = load_config(ws / "train.toml", cls=TrainRunConfig)
+    save_checkpoint(ws / "two_ranks" / "checkpoint.pt",
+                    {"config": to_dict(train_cfg), "world_size": 2})
+    other = to_dict(train_cfg)
+    other["train"]["lr"] = 0.5
+    save_checkpoint(ws / "other_config" / "checkpoint.pt", {"config": other})
+    (ws / "empty").mkdir()
+    (ws / "table.csv").write_text("run,energy\na,-1\n")
+    del torch
+    return ws
+
+
+def _unwritable_dir() -> str:
+    """A directory path that cannot be created or written, also for root."""
+    return "/sys/physrnn-unwritable" if os.geteuid() == 0 else "/proc/physrnn-unwritable"
+
+
+# --------------------------------------------------------------------------- the cases
+@dataclass(frozen=True)
+class BadInput:
+    """One malformed input: ``argv`` of ``physrnn`` run in the workspace, and a word the
+    error line should contain (the key, file or reason)."""
+
+    name: str
+    argv: tuple[str, ...]
+    expect: str
+
+
+def _vmc(cfg: str, *extra: str, out: str = "out") -> tuple[str, ...]:
+    return ("vmc", cfg, "--out", out, "--quiet", *extra)
+
+
+def _train(cfg: str, *extra: str, out: str = "out") -> tuple[str, ...]:
+    return ("train", cfg, "--out", out, "--quiet", *extra)
+
+
+def bad_inputs() -> list[BadInput]:
+    """The malformed inputs, in the order of the table."""
+    c = "cfg/"
+    cases = [
+        BadInput("unknown key", _vmc(c + "unknown_key.toml"), "vmc.learning_rate"),
+        BadInput("unknown section", _vmc(c + "unknown_section.toml"), "solver"),
+        BadInput("string for an integer", _vmc(c + "n_sites_string.toml"), "system.n_sites"),
+        BadInput("float for an integer", _vmc(c + "n_sites_float.toml"), "system.n_sites"),
+        BadInput("string for a number", _vmc(c + "lr_string.toml"), "vmc.lr"),
+        BadInput("integer for a bool", _vmc(c + "phase_int.toml"), "wavefunction.phase"),
+        BadInput("negative size", _vmc(c + "n_sites_negative.toml"), "system.n_sites"),
+        BadInput("zero hidden size", _vmc(c + "hidden_zero.toml"), "hidden_size"),
+        BadInput("zero samples", _vmc(c + "samples_zero.toml"), "n_samples"),
+        BadInput("negative learning rate", _vmc(c + "lr_negative.toml"), "vmc.lr"),
+        BadInput("NaN learning rate", _vmc(c + "lr_nan.toml"), "vmc.lr"),
+        BadInput("zero chunk size", _vmc(c + "chunk_zero.toml"), "chunk_size"),
+        BadInput("negative seed", _vmc(c + "seed_negative.toml"), "run.seed"),
+        BadInput("impossible lattice (odd periodic Heisenberg)",
+                 _vmc(c + "odd_periodic_heisenberg.toml"), "bipartite"),
+        BadInput("unsupported lattice", _vmc(c + "square_lattice.toml"), "system.lattice"),
+        BadInput("unknown model", _vmc(c + "unknown_model.toml"), "system.model"),
+        BadInput("section that is not a table", _vmc(c + "section_not_table.toml"), "vmc"),
+        BadInput("TOML syntax error", _vmc(c + "syntax_error.toml"), "TOML"),
+        BadInput("duplicate TOML key", _vmc(c + "duplicate_key.toml"), "TOML"),
+        BadInput("binary config file", _vmc(c + "binary.toml"), "TOML"),
+        BadInput("missing config file", _vmc("nope.toml"), "nope.toml"),
+        BadInput("config is a directory", _vmc("cfgdir.toml"), "is a directory"),
+        BadInput("--set without '='", _vmc("vmc.toml", "--set", "vmc.lr"), "section.key"),
+        BadInput("--set without section", _vmc("vmc.toml", "--set", "lr=1"), "section.key"),
+        BadInput("--set unknown key", _vmc("vmc.toml", "--set", "vmc.learnrate=1"),
+                 "vmc.learnrate"),
+        BadInput("--set value not allowed", _vmc("vmc.toml", "--set",
+                                                 "system.boundary=twisted"),
+                 "system.boundary"),
+        BadInput("unknown device", _vmc("vmc.toml", "--set", "run.device=tpu"), "run.device"),
+        BadInput("existing output without --overwrite", _vmc("vmc.toml", out="done"),
+                 "--overwrite"),
+        BadInput("output is a file", _vmc("vmc.toml", out="afile"), "not a directory"),
+        BadInput("unwritable output directory", _vmc("vmc.toml", out=_unwritable_dir()),
+                 "cannot be written"),
+        BadInput("resume from a corrupted checkpoint",
+                 _vmc("vmc.toml", "--resume", out="corrupt"), "checkpoint"),
+        BadInput("train: unknown key", _train(c + "train_unknown_key.toml"), "train.epoch"),
+        BadInput("train: missing dataset", _train(c + "train_missing_data.toml"),
+                 "missing.h5"),
+        BadInput("train: zero context", _train(c + "train_context_zero.toml"),
+                 "data.context"),
+        BadInput("train: negative batch size", _train(c + "train_batch_negative.toml"),
+                 "data.batch_size"),
+        BadInput("train: rollout end before start", _train(c + "train_rollout_order.toml"),
+                 "rollout_end_epoch"),
+        BadInput("train: empty ridge list", _train(c + "train_ridges_empty.toml"),
+                 "readout.ridges"),
+        BadInput("train: wrong HDF5 schema version", _train(c + "train_bad_version.toml"),
+                 "schema"),
+        BadInput("train: truncated HDF5", _train(c + "train_truncated.toml"), "truncated.h5"),
+        BadInput("train: NaN in the data", _train(c + "train_nan.toml"), "nan.h5"),
+        BadInput("train: foreign HDF5", _train(c + "train_foreign.toml"), "foreign.h5"),
+        BadInput("train: not HDF5 at all", _train(c + "train_not_hdf5.toml"), "text.h5"),
+        BadInput("train: resume with another world size",
+                 _train("train.toml", "--resume", out="two_ranks"), "2 process"),
+        BadInput("train: resume with another config",
+                 _train("train.toml", "--resume", out="other_config"), "train.lr"),
+        BadInput("data info: truncated HDF5", ("data", "info", "truncated.h5"),
+                 "truncated.h5"),
+        BadInput("data info: wrong schema version", ("data", "info", "bad_version.h5"),
+                 "schema"),
+        BadInput("data info: NaN in the data", ("data", "info", "nan.h5"), "nan.h5"),
+        BadInput("data info: missing file", ("data", "info", "none.h5"), "none.h5"),
+        BadInput("data generate: unknown card key",
+                 ("data", "generate", c + "card_unknown_key.toml", "--out", "new.h5"),
+                 "splits.trian"),
+        BadInput("data generate: negative n_traj",
+                 ("data", "generate", c + "card_n_traj_negative.toml", "--out", "new.h5"),
+                 "simulation.n_traj"),
+        BadInput("data generate: split fractions do not sum to 1",
+                 ("data", "generate", c + "card_splits_sum.toml", "--out", "new.h5"), "sum"),
+        BadInput("data generate: existing file without --overwrite",
+                 ("data", "generate", "card.toml", "--out", "data.h5"), "--overwrite"),
+        BadInput("evaluate: no checkpoint", ("evaluate", "empty"), "checkpoint"),
+        BadInput("evaluate: corrupted checkpoint", ("evaluate", "corrupt"), "checkpoint"),
+        BadInput("memory: delays not integers", ("memory", "--delays", "a,b", "--out", "m"),
+                 "--delays"),
+        BadInput("memory: zero seeds", ("memory", "--seeds", "0", "--out", "m"), "--seeds"),
+        BadInput("memory: --out missing", ("memory",), "--out"),
+        BadInput("memory: integer option not an integer",
+                 ("memory", "--steps", "ten", "--out", "m"), "--steps"),
+        BadInput("unknown subcommand", ("frobnicate",), "frobnicate"),
+        BadInput("sweep: unknown grid key",
+                 ("sweep", "vmc.toml", "--grid", "vmc.learnrate=1,2", "--out", "s"),
+                 "vmc.learnrate"),
+        BadInput("sweep: grid without values",
+                 ("sweep", "vmc.toml", "--grid", "vmc.lr=", "--out", "s"), "empty value"),
+        BadInput("sweep: no grid", ("sweep", "vmc.toml", "--out", "s"), "--grid"),
+        BadInput("sweep: zero jobs",
+                 ("sweep", "vmc.toml", "--grid", "vmc.lr=1,2", "--out", "s", "--jobs", "0"),
+                 "--jobs"),
+        BadInput("collect: no summary.json", ("collect", "empty", "--out", "t.csv"),
+                 "summary.json"),
+        BadInput("collect: existing table without --overwrite",
+                 ("collect", "done", "--out", "table.csv"), "--overwrite"),
+        BadInput("show-config: unknown key", ("show-config", c + "unknown_key.toml"),
+                 "vmc.learning_rate"),
+    ]
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            cases.append(BadInput("CUDA asked for on a CPU-only machine",
+                                  _vmc("vmc.toml", "--set", "run.device=cuda"), "CUDA"))
+    except ImportError:  # pragma: no cover
+        pass
+    return cases
+
+
+# --------------------------------------------------------------------------- running a case
+def _hashes(root: Path) -> dict[str, str]:
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            out[str(p.relative_to(root))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def run_in_process(argv: list[str]) -> tuple[int, str]:
+    """``physrnn.cli.main(argv)`` in this process: (exit code, stderr text); an exception
+    that escapes ``main`` is printed as a traceback, as the interpreter would."""
+    from physrnn.cli import main
+
+    err, out = io.StringIO(), io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers.clear()  # main() configures logging onto the captured stderr
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+            try:
+                code = main(argv)
+            except SystemExit as exc:  # argparse
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:  # noqa: BLE001 - an unhandled error is what we look for
+                traceback.print_exc()
+                code = 1
+    finally:
+        root.handlers[:] = saved
+    return int(code), err.getvalue()
+
+
+def run_subprocess(argv: list[str], cwd: Path, *, python: str = sys.executable,
+                   timeout: float = 300.0) -> tuple[int, str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("PHYSRNN_DEBUG", None)
+    try:
+        proc = subprocess.run([python, "-m", "physrnn.cli", *argv], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return -1, f"timed out after {timeout} s"
+    return proc.returncode, proc.stderr
+
+
+def check_case(case: BadInput, template: Path, scratch: Path, *, in_process: bool,
+               python: str = sys.executable) -> dict[str, Any]:
+    """Run one case in a fresh copy of the workspace and classify the outcome."""
+    ws = scratch / case.name.replace(" ", "_").replace("/", "_").replace(":", "")
+    shutil.copytree(template, ws, symlinks=True)
+    before = _hashes(ws)
+    t0 = time.perf_counter()
+    if in_process:
+        cwd = os.getcwd()
+        os.chdir(ws)
+        try:
+            code, err = run_in_process(list(case.argv))
+        finally:
+            os.chdir(cwd)
+    else:
+        code, err = run_subprocess(list(case.argv), ws, python=python)
+    seconds = time.perf_counter() - t0
+    after = _hashes(ws)
+    changed = sorted(p for p, h in before.items() if after.get(p) != h)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    one_line = len(lines) == 1 and lines[0].startswith("physrnn: error:")
+    handled = code != 0 and one_line and "Traceback" not in err and not changed
+    problems = []
+    if code == 0:
+        problems.append("exit code 0")
+    if "Traceback" in err:
+        problems.append("traceback")
+    elif not one_line:
+        problems.append(f"{len(lines)} stderr lines")
+    if changed:
+        problems.append("changed " + ", ".join(changed))
+    shutil.rmtree(ws, ignore_errors=True)
+    return {"case": case.name, "command": "physrnn " + " ".join(case.argv), "exit": code,
+            "handled": handled, "names_culprit": case.expect in err,
+            "message": lines[-1] if lines else "", "problems": "; ".join(problems),
+            "seconds": seconds, "stderr": err if not handled else ""}
+
+
+def run_bad_inputs(scratch: Path, *, in_process: bool, jobs: int = 1,
+                   cases: list[BadInput] | None = None) -> list[dict[str, Any]]:
+    template = build_workspace(scratch / "template")
+    cases = bad_inputs() if cases is None else cases
+    run: Callable[[BadInput], dict[str, Any]] = lambda c: check_case(  # noqa: E731
+        c, template, scratch, in_process=in_process)
+    if in_process or jobs <= 1:
+        return [run(c) for c in cases]
+    with ThreadPoolExecutor(jobs) as pool:
+        return list(pool.map(run, cases))
+
+
+# --------------------------------------------------------------------------- kill -9
+KILL_TRAIN = ('[data]\npath = "{data}"\ncard = ""\ncontext = 30\nhorizon = 10\nstride = 5\n'
+              'batch_size = 16\n[model]\nhidden_size = 16\n[train]\nepochs = {epochs}\n'
+              'rollout_start_epoch = 2\nrollout_end_epoch = 6\nrollout_k_max = 10\n'
+              '[eval]\nn_test = 2\nbaselines = ["persistence"]\nfree_run_steps = 200\n'
+              'horizon_lyapunov = 1.0\n[run]\nthreads = 1\ncheckpoint_every = 1\nseed = 5\n')
+
+
+def _readable(path: Path) -> str | None:
+    """None if ``path`` opens with its reader, else the reason."""
+    from physrnn.data.hdf5 import read_dataset
+    from physrnn.errors import PhysrnnError
+    from physrnn.records import load_checkpoint, read_record
+
+    try:
+        if path.name == "record.h5":
+            read_record(path)
+        elif path.name == "data.h5":
+            read_dataset(path, load=False).close()
+        elif path.suffix == ".pt":
+            load_checkpoint(path)
+        elif path.suffix == ".json":
+            json.loads(path.read_text())
+        elif path.suffix == ".png":
+            if not path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n"):
+                return "not a PNG"
+    except (PhysrnnError, OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _corruptions(run_dir: Path) -> list[str]:
+    return [f"{p.name}: {why}" for p in sorted(run_dir.iterdir())
+            if p.is_file() and not p.name.startswith(".")
+            and (why := _readable(p)) is not None]
+
+
+def kill_test(scratch: Path, *, n_kills: int, epochs: int, seed: int = 0,
+              python: str = sys.executable) -> dict[str, Any]:
+    """Kill a training run ``n_kills`` times at random moments; see the module docstring."""
+    import torch
+
+    from physrnn.records import load_checkpoint, read_record
+
+    scratch.mkdir(parents=True, exist_ok=True)
+    _dataset(scratch / "data.h5")
+    cfg = scratch / "train.toml"
+    cfg.write_text(KILL_TRAIN.format(data=scratch / "data.h5", epochs=epochs))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+    def start(out: Path) -> subprocess.Popen:
+        return subprocess.Popen([python, "-m", "physrnn.cli", "train", str(cfg), "--out",
+                                 str(out), "--quiet", "--resume"], cwd=scratch, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    # the uninterrupted reference, timing the start-up (first checkpoint) and an epoch
+    ref = scratch / "reference"
+    t0 = time.monotonic()
+    proc = start(ref)
+    first = None
+    while proc.poll() is None:
+        if first is None and (ref / "checkpoint.pt").exists():
+            first = time.monotonic() - t0
+        time.sleep(0.01)
+    total = time.monotonic() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"the reference run failed: {proc.stderr.read()}")
+    hist = read_record(ref / "record.h5").history
+    epoch_s = float(hist["time_s"][-1]) / len(hist["time_s"])
+    startup = max(0.1, (first or total) - epoch_s)
+
+    rng = random.Random(seed)
+    run = scratch / "killed"
+    kills = survived = 0
+    corruptions: list[str] = []
+    failures: list[str] = []
+    events = []
+    pending_kill = False  # a kill whose survival the next start decides
+    ckpt = run / "checkpoint.pt"
+
+    def mtime() -> int | None:
+        try:
+            return ckpt.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    for _ in range(n_kills):
+        blind = rng.random() < 0.3
+        proc = start(run)
+        t_start = time.monotonic()
+        if blind:  # anywhere from start-up (imports, data, resume) into the first epoch
+            delay = rng.uniform(0.0, startup + epoch_s)
+        else:  # once training runs: after a new checkpoint, within the next 1.5 epochs
+            seen = mtime()
+            while proc.poll() is None and mtime() == seen \
+                    and time.monotonic() - t_start < 3 * startup + 10:
+                time.sleep(0.002)
+            delay = time.monotonic() - t_start + rng.uniform(0.0, 1.5 * epoch_s)
+        while proc.poll() is None and time.monotonic() - t_start < delay:
+            time.sleep(0.002)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            if pending_kill:
+                survived += 1  # the previous kill's resume ran until this kill
+            kills += 1
+            bad = _corruptions(run) if run.exists() else []
+            corruptions += [f"kill {kills}: {b}" for b in bad]
+            pending_kill = not bad
+            epoch = None
+            with contextlib.suppress(Exception):
+                epoch = int(load_checkpoint(run / "checkpoint.pt")["trainer"]["epoch"])
+            partial = sorted(p.name for p in run.glob(".*.tmp")) if run.exists() else []
+            events.append({"kill": kills, "after_s": round(delay, 3), "blind": blind,
+                           "epoch": epoch, "corrupted": bad, "mid_write": partial})
+        else:
+            err = proc.stderr.read() if proc.stderr else ""
+            if proc.returncode != 0:
+                failures.append(f"exit {proc.returncode}: {err.strip()[-300:]}")
+                pending_kill = False
+            elif pending_kill:
+                survived += 1
+                pending_kill = False
+            break  # finished before the kill
+    proc = start(run)  # to the end
+    _, err = proc.communicate()
+    if proc.returncode == 0 and pending_kill:
+        survived += 1
+    elif proc.returncode != 0:
+        failures.append(f"exit {proc.returncode}: {err.strip()[-300:]}")
+    corruptions += [f"final: {b}" for b in _corruptions(run)]
+    equal = False
+    if proc.returncode == 0:
+        a = load_checkpoint(ref / "checkpoint.pt")["trainer"]
+        b = load_checkpoint(run / "checkpoint.pt")["trainer"]
+        equal = a["epoch"] == b["epoch"] and all(torch.equal(a["model"][k], b["model"][k])
+                                                 for k in a["model"])
+        ha, hb = read_record(ref / "record.h5").history, read_record(run / "record.h5").history
+        equal = equal and bool((ha["train_loss"] == hb["train_loss"]).all())
+    leftovers = sorted(p.name for p in run.iterdir() if p.name.endswith(".tmp"))
+    return {"kills": kills, "kills_survived": survived, "corruptions": len(corruptions),
+            "kills_mid_write": sum(bool(e["mid_write"]) for e in events),
+            "corruption_list": corruptions, "final_params_equal": equal,
+            "failures": failures, "epochs": epochs, "startup_s": startup,
+            "epoch_s": epoch_s, "reference_s": total, "events": events,
+            "temporary_files_left": leftovers}
+
+
+# --------------------------------------------------------------------------- main
+def parse_args(argv: list[str] | None):
+    p = base_parser(__doc__.splitlines()[0])
+    p.add_argument("--kills", type=int, default=None,
+                   help="SIGKILLs of the training run (default 20; 5 with --quick)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs of the killed training run (default 60; 25 with --quick)")
+    p.add_argument("--in-process", action="store_true", default=None,
+                   help="run the bad inputs through physrnn.cli.main in this process "
+                        "(default with --quick; otherwise each is its own process)")
+    p.add_argument("--jobs", type=int, default=2, help="bad-input processes at a time")
+    p.add_argument("--skip-kills", action="store_true", help="bad inputs only")
+    p.add_argument("--seed", type=int, default=0, help="seed of the kill times")
+    p.add_argument("--keep", type=Path, default=None,
+                   help="work in this directory and keep it (default: a temporary one)")
+    args = p.parse_args(argv)
+    kills = args.kills if args.kills is not None else (5 if args.quick else 20)
+    epochs = args.epochs if args.epochs is not None else (25 if args.quick else 60)
+    in_process = args.in_process if args.in_process is not None else args.quick
+    return args, {"kills": kills, "epochs": epochs, "in_process": bool(in_process),
+                  "jobs": args.jobs, "seed": args.seed, "quick": args.quick}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, s = parse_args(argv)
+    if args.threads is not None:
+        limit_threads(args.threads)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    wall0 = time.perf_counter()
+    tmp = None
+    if args.keep is not None:
+        root = args.keep
+        root.mkdir(parents=True, exist_ok=True)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="physrnn-reliability-")
+        root = Path(tmp.name)
+    try:
+        print(f"Reliability: bad inputs ({'in-process' if s['in_process'] else 'processes'})"
+              + ("" if args.skip_kills else f", {s['kills']} SIGKILLs of a {s['epochs']}-epoch "
+                 "training run"), flush=True)
+        rows = run_bad_inputs(root / "bad", in_process=s["in_process"], jobs=s["jobs"])
+        handled = sum(r["handled"] for r in rows)
+        print()
+        print("## Bad inputs: one clear line, non-zero exit, nothing changed")
+        print()
+        print(markdown_table(rows, [("case", "case"), ("exit", "exit"),
+                                    ("handled", "handled"), ("names_culprit", "names culprit"),
+                                    ("message", "error line", lambda m: m[:90])]))
+        print()
+        print(f"bad inputs tried: {len(rows)}, handled: {handled}")
+        for r in rows:
+            if not r["handled"]:
+                print(f"NOT HANDLED: {r['case']}: {r['problems']}\n{r['stderr'][-2000:]}")
+        kill: dict[str, Any] = {}
+        if not args.skip_kills:
+            kill = kill_test(root / "kill", n_kills=s["kills"], epochs=s["epochs"],
+                             seed=s["seed"])
+            print()
+            print("## kill -9 during training, resumed each time")
+            print()
+            print(markdown_table([kill], [("kills", "kills"),
+                                          ("kills_survived", "kills survived"),
+                                          ("corruptions", "corruptions"),
+                                          ("final_params_equal", "final parameters equal"),
+                                          ("kills_mid_write", "kills during a write"),
+                                          ("epochs", "epochs"), ("startup_s", "start-up (s)"),
+                                          ("epoch_s", "epoch (s)")]))
+            for c in kill["corruption_list"]:
+                print(f"CORRUPTED: {c}")
+            for f in kill["failures"]:
+                print(f"FAILED: {f}")
+        wall = time.perf_counter() - wall0
+        print(f"\nwall time {wall:.0f} s")
+        if args.json is not None:
+            write_json(args.json, {
+                "benchmark": "reliability", "settings": s,
+                "bad_inputs_tried": len(rows), "bad_inputs_handled": handled,
+                "kills": kill.get("kills"), "kills_survived": kill.get("kills_survived"),
+                "corruptions": kill.get("corruptions"),
+                "final_params_equal": kill.get("final_params_equal"),
+                "rows": rows, "kill": kill, "wall_s": wall,
+                "machine": machine_info(import_jax=False),
+                "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None})
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    ok = handled == len(rows) and (args.skip_kills or (
+        kill["corruptions"] == 0 and kill["final_params_equal"]
+        and kill["kills_survived"] == kill["kills"]))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

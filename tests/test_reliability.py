@@ -1,0 +1,78 @@
+"""Every malformed input of benchmarks/reliability.py ends in one clear line, a non-zero exit,
+no traceback and no changed file (in-process here; the benchmark also runs them as processes).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks.reliability import bad_inputs, build_workspace, check_case
+
+CASES = bad_inputs()
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    return build_workspace(tmp_path_factory.mktemp("reliability") / "template")
+
+
+def test_there_are_at_least_30_distinct_cases():
+    assert len(CASES) >= 30
+    assert len({c.name for c in CASES}) == len(CASES)
+    assert len({c.argv for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_is_handled(case, workspace, tmp_path, monkeypatch):
+    monkeypatch.delenv("PHYSRNN_DEBUG", raising=False)
+    row = check_case(case, workspace, tmp_path, in_process=True)
+    assert row["handled"], f"{row['problems']}\n{row['stderr']}"
+    assert row["names_culprit"], f"expected {case.expect!r} in: {row['message']}"
+
+
+def test_debug_variable_shows_the_traceback(workspace, tmp_path, monkeypatch):
+    from benchmarks.reliability import run_in_process
+
+    monkeypatch.chdir(workspace)
+    monkeypatch.setenv("PHYSRNN_DEBUG", "1")
+    code, err = run_in_process(["vmc", "cfg/unknown_key.toml", "--out", str(tmp_path / "o")])
+    assert code != 0 and "Traceback" in err and "ConfigError" in err
+
+
+def test_resume_removes_only_the_temporaries_of_a_killed_writer(tmp_path):
+    from physrnn.records import prepare_output_dir, write_summary
+
+    run = tmp_path / "run"
+    write_summary(run / "summary.json", {"status": "interrupted"})
+    stale = run / ".checkpoint.pt.k3x_9abz.tmp"  # what atomic_path leaves after a kill -9
+    stale.write_bytes(b"half a checkpoint")
+    keep = [run / ".hidden", run / "notes.tmp", run / "summary.json"]
+    for p in keep[:2]:
+        p.write_text("mine")
+    prepare_output_dir(run, resume=True)
+    assert not stale.exists() and all(p.exists() for p in keep)
+
+
+def test_data_info_shallow_skips_the_value_check(workspace, monkeypatch, capsys):
+    from physrnn.cli import main
+
+    monkeypatch.chdir(workspace)
+    assert main(["data", "info", "nan.h5"]) == 2
+    assert "trajectory 1, time index 10" in capsys.readouterr().err
+    assert main(["data", "info", "nan.h5", "--shallow"]) == 0
+
+
+@pytest.mark.slow
+def test_reliability_benchmark_kills_and_json(tmp_path):
+    from benchmarks.reliability import main
+
+    out = tmp_path / "r.json"
+    assert main(["--quick", "--kills", "3", "--epochs", "12", "--json", str(out)]) == 0
+    payload = json.loads(out.read_text())
+    for key in ("bad_inputs_tried", "bad_inputs_handled", "kills", "kills_survived",
+                "corruptions"):
+        assert key in payload
+    assert payload["bad_inputs_handled"] == payload["bad_inputs_tried"] >= 30
+    assert payload["corruptions"] == 0 and payload["final_params_equal"]
