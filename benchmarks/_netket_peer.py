@@ -1,4 +1,4 @@
-"""NetKet's own autoregressive RNN on the TFIM chain: the peer side of ``vmc_chain.py``.
+"""NetKet's own autoregressive RNN: the peer side of ``vmc_chain.py`` and ``vmc_speed.py``.
 
 Physics (see ``/work/shared/REFERENCES.md``): transverse-field Ising chain with **Pauli**
 matrices, ferromagnetic J = 1,
@@ -50,7 +50,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-__all__ = ["run_netket_tfim_chain"]
+__all__ = [
+    "build_netket_vmc",
+    "enable_netket_chunking",
+    "netket_chunk_size",
+    "netket_final_energy",
+    "netket_local_energies",
+    "netket_sample",
+    "netket_step",
+    "run_netket_tfim_chain",
+]
 
 _CELLS = {"gru": "FastGRUNet1D", "lstm": "FastLSTMNet"}
 _BOUNDARIES = ("open", "periodic")
@@ -261,3 +270,150 @@ def run_netket_tfim_chain(
         "cell": cell,
         "seed": seed,
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Speed of one VMC step (for ``vmc_speed.py``)
+# --------------------------------------------------------------------------------------------
+
+
+def enable_netket_chunking() -> None:
+    """Make ``MCState.chunk_size`` usable with NetKet's RNN models under JAX >= 0.7.
+
+    NetKet evaluates chunks inside ``jax.shard_map`` (even on one device); JAX's "varying
+    manual axes" check then rejects the ``flax`` scan of the RNN layers ("scan body function
+    carry input and carry output must have equal types"). This wraps ``jax.shard_map`` with
+    ``check_vma=False`` for the rest of the process: a static type check only, no numerical
+    effect (chunked and unchunked local energies and gradients agree to ~1e-13 in float64).
+    Call it before the first chunked evaluation; calling it again does nothing.
+    """
+    import functools
+
+    import jax
+
+    if getattr(jax.shard_map, "_physrnn_no_vma", False):
+        return
+    original = jax.shard_map
+
+    def shard_map(f=None, /, **kwargs):
+        kwargs["check_vma"] = False
+        if f is None:
+            return functools.partial(original, **kwargs)
+        return original(f, **kwargs)
+
+    shard_map._physrnn_no_vma = True
+    jax.shard_map = shard_map
+
+
+def netket_chunk_size(n_samples: int, max_conn_size: int,
+                      target_configurations: int = 26_000) -> int | None:
+    """A chunk of samples whose connected configurations number about
+    ``target_configurations`` (the fastest setting measured at N = 100 on 2 CPU cores: 256
+    samples x 101 configurations), as a power of 2; ``None`` when no chunking is needed."""
+    import math
+
+    chunk = 2 ** round(math.log2(max(1.0, target_configurations / max(1, max_conn_size))))
+    return None if chunk >= n_samples else int(chunk)
+
+
+def build_netket_vmc(
+    operator: Any,
+    *,
+    hidden_size: int,
+    n_layers: int,
+    cell: str = "gru",
+    dtype: str = "float32",
+    n_samples: int = 1024,
+    lr: float = 1e-2,
+    seed: int = 0,
+    chunk_size: int | None = None,
+) -> tuple[Any, Any, Any]:
+    """NetKet's fast RNN, ``ARDirectSampler``, ``MCState`` and an Adam ``VMC`` driver.
+
+    Args:
+        operator: the netket Hamiltonian (used as given: NetKet's own connected elements).
+        hidden_size: width of each hidden recurrent layer.
+        n_layers: hidden recurrent layers; NetKet gets ``n_layers + 1`` (the last one with
+            ``hilbert.local_size`` features, in place of a dense head; module docstring).
+        cell: ``"gru"`` (``FastGRUNet1D``) or ``"lstm"`` (``FastLSTMNet``).
+        dtype: ``"float32"`` or ``"float64"``, the model's ``param_dtype``.
+        n_samples: exact samples per step.
+        lr: constant Adam learning rate.
+        seed: parameter and sampler seed.
+        chunk_size: ``MCState.chunk_size`` (samples per chunk of the local energies and
+            gradients), or ``None`` for none; enables :func:`enable_netket_chunking`.
+
+    Returns:
+        ``(vstate, driver, model)``.
+    """
+    cell = cell.lower()
+    if cell not in _CELLS:
+        raise ValueError(f"cell must be one of {sorted(_CELLS)}, got {cell!r}")
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    import jax.numpy as jnp
+    import netket as nk
+    import netket.experimental as nkx
+    import optax
+
+    hilbert = operator.hilbert
+    model_cls = getattr(nkx.models, _CELLS[cell])
+    model = model_cls(hilbert=hilbert, layers=n_layers + 1, features=hidden_size,
+                      param_dtype=getattr(jnp, dtype))
+    sampler = nk.sampler.ARDirectSampler(hilbert)
+    vstate = nk.vqs.MCState(sampler, model, n_samples=n_samples, seed=seed, sampler_seed=seed + 1)
+    if vstate.n_samples != n_samples:
+        raise ValueError(f"NetKet changed n_samples from {n_samples} to {vstate.n_samples}")
+    if chunk_size is not None:
+        enable_netket_chunking()
+        vstate.chunk_size = int(chunk_size)
+    driver = nk.driver.VMC(operator, optax.adam(lr), variational_state=vstate)
+    return vstate, driver, model
+
+
+def netket_sample(vstate: Any) -> Any:
+    """Draw a fresh batch of exact samples and wait for it (timing helper)."""
+    vstate.reset()
+    samples = vstate.sample()
+    _block(samples)
+    return samples
+
+
+def netket_local_energies(vstate: Any, operator: Any) -> Any:
+    """Local energies of the current samples, ``(n_chains, chain_length)``, computed and waited
+    for (NetKet's ``MCState.local_estimators``)."""
+    out = vstate.local_estimators(operator)
+    data = getattr(out, "data", out)
+    _block(data)
+    return data
+
+
+def netket_step(driver: Any, n_steps: int = 1) -> float:
+    """Run ``n_steps`` VMC steps and return the last training energy (real part)."""
+    import numpy as np
+
+    driver.run(n_iter=n_steps, out=None, show_progress=False)
+    _block(driver.state.parameters)
+    return float(np.asarray(driver.energy.mean).real)
+
+
+def netket_final_energy(vstate: Any, operator: Any, n_samples: int) -> dict:
+    """Energy of the current state from ``n_samples`` fresh exact samples.
+
+    Returns:
+        ``energy`` (mean of the local energies, real part, float64), ``error`` (i.i.d.
+        standard error ``sqrt(var_ddof1 / n)``: direct samples are independent), ``variance``
+        (ddof 1) and ``n_samples``.
+    """
+    import numpy as np
+
+    vstate.n_samples = n_samples
+    vstate.reset()
+    e_loc = np.asarray(netket_local_energies(vstate, operator)).reshape(-1)
+    e_loc = (e_loc.real if np.iscomplexobj(e_loc) else e_loc).astype(np.float64)
+    if not np.all(np.isfinite(e_loc)):
+        raise FloatingPointError(f"{int(np.sum(~np.isfinite(e_loc)))} non-finite local energies")
+    n = e_loc.size
+    var = float(np.var(e_loc, ddof=1))
+    return {"energy": float(np.mean(e_loc)), "error": float(np.sqrt(var / n)), "variance": var,
+            "n_samples": n}

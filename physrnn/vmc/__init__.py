@@ -2,7 +2,7 @@
 
 from physrnn.vmc.driver import VMC, StepRecord, make_optimizer
 from physrnn.vmc.estimators import EnergyStats, energy_stats, local_energies, v_score
-from physrnn.vmc.operators import ConnectedOperator
+from physrnn.vmc.operators import ConnectedElements, ConnectedOperator
 
 __all__ = [
     "VMC",
@@ -13,4 +13,5 @@ __all__ = [
     "local_energies",
     "v_score",
     "ConnectedOperator",
+    "ConnectedElements",
 ]

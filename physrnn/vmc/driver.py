@@ -6,6 +6,12 @@ variance-reduced energy gradient
     dE/dtheta = 2 Re < (E_loc - <E_loc>) d log psi^*(s) / dtheta >,
 
 implemented as the surrogate loss ``2 Re mean(conj(log psi) * (E_loc - <E_loc>).detach())``.
+
+A step samples with the model's prefix cache (when it supports one and it fits in memory),
+computes the local energies from the compiled operator by prefix reuse
+(:func:`physrnn.vmc.estimators.local_energies`), and back-propagates the surrogate loss in
+chunks of samples whose gradients are summed, so that no step holds the autograd graph of the
+whole batch.
 """
 
 from __future__ import annotations
@@ -22,13 +28,22 @@ import torch
 from tqdm.auto import tqdm
 
 from physrnn.errors import NonFiniteError
-from physrnn.vmc.estimators import EnergyStats, energy_stats, local_energies
+from physrnn.vmc.estimators import (
+    MEMORY_FRACTION,
+    EnergyStats,
+    available_memory,
+    energy_stats,
+    local_energies,
+)
 from physrnn.vmc.operators import ConnectedOperator
 from physrnn.wavefunctions.base import AutoregressiveWavefunction
 
 __all__ = ["VMC", "StepRecord", "make_optimizer"]
 
 log = logging.getLogger(__name__)
+
+#: Sites x samples per backward pass of the surrogate loss (bounds the autograd memory).
+GRAD_ROWS = 1 << 15
 
 HISTORY_KEYS = ("step", "energy", "error", "variance", "imag", "lr", "grad_norm", "time_s")
 
@@ -91,8 +106,13 @@ class VMC:
         optimizer: a torch optimizer over ``model.parameters()``; Adam(lr=1e-2) if ``None``.
         scheduler: an optional learning-rate scheduler, stepped once per VMC step.
         seed: seed of the sampling stream (a private ``torch.Generator``).
-        chunk_size: configurations per wavefunction call in local energies (memory cap).
+        chunk_size: most connected configurations evaluated together in local energies
+            (``None``: chosen for the device); samples are further chunked to fit in memory.
         e_inf: infinite-temperature energy for the V-score (0 for traceless Hamiltonians).
+        method: local energies by ``"auto"`` (prefix reuse when the model supports it),
+            ``"prefix"`` or ``"scratch"`` (every connected amplitude from scratch).
+        grad_chunk_size: samples per backward pass of the surrogate loss (the gradients are
+            summed); ``None``: ``GRAD_ROWS // N``, which bounds the autograd memory.
 
     Example:
         >>> from physrnn.systems.spins import tfim_chain
@@ -111,8 +131,10 @@ class VMC:
         optimizer: torch.optim.Optimizer | None = None,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
         seed: int = 0,
-        chunk_size: int = 8192,
+        chunk_size: int | None = None,
         e_inf: float = 0.0,
+        method: str = "auto",
+        grad_chunk_size: int | None = None,
     ) -> None:
         self.operator = operator if isinstance(operator, ConnectedOperator) else \
             ConnectedOperator(operator)
@@ -128,7 +150,15 @@ class VMC:
         self.n_samples = int(n_samples)
         self.optimizer = optimizer or torch.optim.Adam(model.parameters(), lr=1e-2)
         self.scheduler = scheduler
-        self.chunk_size = int(chunk_size)
+        if method not in ("auto", "prefix", "scratch"):
+            raise ValueError(f"unknown method {method!r}; choose 'auto', 'prefix' or 'scratch'")
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        self.chunk_size = None if chunk_size is None else int(chunk_size)
+        self.method = method
+        if grad_chunk_size is not None and grad_chunk_size < 1:
+            raise ValueError(f"grad_chunk_size must be >= 1, got {grad_chunk_size}")
+        self.grad_chunk_size = grad_chunk_size
         self.e_inf = float(e_inf)
         self.seed = int(seed)
         self.generator = torch.Generator(device=model.device)
@@ -141,22 +171,29 @@ class VMC:
     def step(self) -> StepRecord:
         """Sample, estimate the energy, take one optimiser step; returns what was measured."""
         t0 = time.perf_counter()
-        s = self.model.sample(self.n_samples, generator=self.generator)
-        log_psi = self.model.log_psi(s)
-        e_loc = local_energies(self.model, self.operator, s, log_psi_s=log_psi.detach(),
-                               chunk_size=self.chunk_size)
+        s, cache = self._sample(self.n_samples, self.generator)
+        log_psi_s = None
+        if self.method == "scratch" or not self.model.supports_prefix:
+            log_psi_s = self.model.log_psi_chunked(s, self.chunk_size or 8192)
+        e_loc = local_energies(self.model, self.operator, s, log_psi_s=log_psi_s,
+                               cache=cache, chunk_size=self.chunk_size, method=self.method)
         stats = energy_stats(e_loc)
         if not (math.isfinite(stats.mean) and math.isfinite(stats.variance)):
             raise NonFiniteError(f"energy is NaN or infinite ({stats.mean}, variance "
                                  f"{stats.variance}) at step {self.step_count + 1}")
         centred = e_loc - e_loc.mean()
-        if log_psi.is_complex():
-            surrogate = (torch.conj(log_psi).to(torch.complex128) * centred).real
-        else:
-            surrogate = log_psi.to(torch.float64) * centred.real
-        loss = 2.0 * surrogate.mean()
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        n = s.shape[0]
+        per_chunk = self.grad_chunk_size or max(1, GRAD_ROWS // self.model.n_sites)
+        for start in range(0, n, per_chunk):
+            # the surrogate's gradient, one chunk of samples at a time (memory O(chunk N d_h))
+            log_psi = self.model.log_psi(s[start:start + per_chunk])
+            c = centred[start:start + per_chunk]
+            if log_psi.is_complex():
+                surrogate = (torch.conj(log_psi).to(torch.complex128) * c).real
+            else:
+                surrogate = log_psi.to(torch.float64) * c.real
+            (2.0 * surrogate.sum() / n).backward()
         grad_norm = self._grad_norm()
         if not math.isfinite(grad_norm):
             raise NonFiniteError(f"gradient is NaN or infinite at step {self.step_count + 1} "
@@ -171,6 +208,15 @@ class VMC:
                          lr, grad_norm, self.elapsed_s)
         self.history.append(rec)
         return rec
+
+    def _sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, Any]:
+        """Exact samples, with the model's prefix cache when it is used and fits in memory."""
+        model = self.model
+        if self.method != "scratch" and model.supports_prefix:
+            need = n * model.cache_nbytes_per_sample()
+            if need <= MEMORY_FRACTION * available_memory(model.device):
+                return model.sample_with_cache(n, generator=generator)
+        return model.sample(n, generator=generator), None
 
     def _grad_norm(self) -> float:
         grads = [p.grad.detach().double().norm() for p in self.model.parameters()
@@ -236,9 +282,9 @@ class VMC:
         remaining = n_samples
         while remaining > 0:
             b = min(batch_size, remaining)
-            s = self.model.sample(b, generator=gen)
-            chunks.append(local_energies(self.model, self.operator, s,
-                                         chunk_size=self.chunk_size))
+            s, cache = self._sample(b, gen)
+            chunks.append(local_energies(self.model, self.operator, s, cache=cache,
+                                         chunk_size=self.chunk_size, method=self.method))
             remaining -= b
         return energy_stats(torch.cat(chunks))
 

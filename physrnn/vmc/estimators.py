@@ -3,12 +3,19 @@
 The local energy of a configuration is ``E_loc(s) = sum_s' H[s, s'] psi(s') / psi(s)``; its mean
 over exact samples of ``|psi|^2`` is the variational energy and its variance vanishes on an
 eigenstate. All statistics are accumulated in float64.
+
+:func:`local_energies` takes the diagonal from the compiled operator tables
+(:class:`~physrnn.vmc.operators.ConnectedOperator`) and the amplitude ratios of the connected
+configurations from the model, by prefix reuse for recurrent models (each connected
+configuration only re-evaluates the sites after its first difference from ``s``) or from
+scratch otherwise; samples are processed in chunks that fit in a share of the free memory.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -16,7 +23,14 @@ from physrnn.errors import NonFiniteError
 from physrnn.vmc.operators import ConnectedOperator
 from physrnn.wavefunctions.base import AutoregressiveWavefunction
 
-__all__ = ["EnergyStats", "energy_stats", "local_energies", "v_score"]
+__all__ = [
+    "EnergyStats",
+    "available_memory",
+    "energy_stats",
+    "local_energies",
+    "samples_per_chunk",
+    "v_score",
+]
 
 
 @dataclass(frozen=True)
@@ -68,40 +82,120 @@ def energy_stats(e_loc: torch.Tensor) -> EnergyStats:
     )
 
 
+def available_memory(device: torch.device | str) -> int:
+    """Free memory in bytes on ``device`` (CUDA: ``mem_get_info``; CPU: ``MemAvailable``)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 << 30
+
+
+#: Fraction of the free memory that one local-energy evaluation may use.
+MEMORY_FRACTION = 0.25
+
+
+def samples_per_chunk(
+    model: AutoregressiveWavefunction,
+    operator: ConnectedOperator,
+    n_samples: int,
+    *,
+    max_memory: int | None = None,
+    cache_given: bool = False,
+) -> int:
+    """How many samples to process together so that one chunk stays under ``max_memory``.
+
+    Per sample: the prefix cache (unless given), the compact connected elements
+    (``K x (2 k + 3)`` longs and a matrix element) and the gathers over all terms.
+    ``max_memory`` defaults to :data:`MEMORY_FRACTION` of the free memory of the device.
+    """
+    if max_memory is None:
+        max_memory = int(MEMORY_FRACTION * available_memory(model.device))
+    k = operator.max_conn_size
+    loc = operator.max_locality
+    per_sample = k * (2 * loc + 4) * 8 * 2
+    if operator.terms is not None:
+        per_sample += 8 * 4 * sum(g.n_terms * (g.k + max(g.max_off_diagonal, 1))
+                                  for g in operator.terms.groups)
+    if not cache_given:
+        per_sample += model.cache_nbytes_per_sample()
+    return int(max(1, min(n_samples, max_memory // max(per_sample, 1))))
+
+
 @torch.no_grad()
 def local_energies(
     model: AutoregressiveWavefunction,
-    operator: ConnectedOperator,
+    operator: ConnectedOperator | Any,
     s: torch.Tensor,
     *,
     log_psi_s: torch.Tensor | None = None,
-    chunk_size: int = 8192,
+    cache: Any = None,
+    chunk_size: int | None = None,
+    method: str = "auto",
+    max_memory: int | None = None,
 ) -> torch.Tensor:
     """Local energies ``E_loc(s)`` of a batch of configurations.
 
+    ``E_loc(s) = H[s, s] + sum_{s'} H[s, s'] exp(log psi(s') - log psi(s))``: the diagonal
+    comes straight from the operator's tables; the off-diagonal ratios from
+    :meth:`~physrnn.wavefunctions.AutoregressiveWavefunction.log_psi_ratios`, by prefix reuse
+    (``method="prefix"``, the default ``"auto"`` when the model supports it) or from scratch
+    (``"scratch"``). Ratios, sums and the result are float64 (complex128), whatever the
+    model's dtype.
+
     Args:
         model: the wavefunction.
-        operator: connected elements of the Hamiltonian.
+        operator: a :class:`ConnectedOperator` (or a netket operator, compiled here).
         s: ``(batch, N)`` local indices.
-        log_psi_s: ``log psi(s)`` if already computed, ``(batch,)``.
-        chunk_size: configurations per wavefunction call when evaluating connected amplitudes.
+        log_psi_s: ``log psi(s)`` if already computed, ``(batch,)`` (scratch path only).
+        cache: ``model.sample_with_cache`` / ``model.prefix_cache`` of ``s`` (prefix path).
+        chunk_size: most connected configurations evaluated together (``None``: a size
+            chosen for the device).
+        method: ``"auto"``, ``"prefix"`` or ``"scratch"``.
+        max_memory: bytes one chunk of samples may use (default: a quarter of the free memory
+            of the device); samples are processed in chunks that fit.
 
     Returns:
         ``(batch,)`` float64 for positive models with a real operator, complex128 otherwise.
 
     Raises:
         NonFiniteError: if any local energy is NaN or infinite.
+        ValueError: an unknown ``method``, or ``"prefix"`` for a model without prefix support.
     """
-    if log_psi_s is None:
-        log_psi_s = model.log_psi_chunked(s, chunk_size)
-    s_conn, mels = operator.connected(s)
-    batch, k, n = s_conn.shape
-    log_psi_conn = model.log_psi_chunked(s_conn.reshape(batch * k, n), chunk_size)
-    log_psi_conn = log_psi_conn.reshape(batch, k)
+    if not isinstance(operator, ConnectedOperator):
+        operator = ConnectedOperator(operator)
+    if method not in ("auto", "prefix", "scratch"):
+        raise ValueError(f"unknown method {method!r}; choose 'auto', 'prefix' or 'scratch'")
+    if method == "prefix" and not model.supports_prefix:
+        raise ValueError(f"{type(model).__name__} does not support prefix reuse")
+    prefix = model.supports_prefix and method != "scratch"
+    batch = int(s.shape[0])
+    per_chunk = samples_per_chunk(model, operator, batch, max_memory=max_memory,
+                                  cache_given=cache is not None or not prefix)
+    if not prefix and log_psi_s is None:
+        log_psi_s = model.log_psi_chunked(s, chunk_size or 8192)
     complex_out = model.is_complex or operator.is_complex
-    wide = torch.complex128 if model.is_complex else torch.float64
-    ratio = torch.exp(log_psi_conn.to(wide) - log_psi_s.to(wide).unsqueeze(-1))
-    e_loc = (mels * ratio).sum(-1)
+    parts = []
+    for start in range(0, batch, per_chunk):
+        part = slice(start, min(batch, start + per_chunk))
+        s_c = s[part]
+        el = operator.elements(s_c)
+        if prefix:
+            ratios = model.log_psi_ratios(s_c, el, cache=None if cache is None else cache[part],
+                                          chunk_size=chunk_size)
+        else:
+            ratios = model.log_psi_ratios(s_c, el, log_psi_s=log_psi_s[part],
+                                          chunk_size=chunk_size or 8192)
+        terms = el.mels * torch.exp(ratios)
+        e_loc = el.diagonal.to(terms.dtype).index_add(0, el.sample, terms)
+        parts.append(e_loc)
+    e_loc = torch.cat(parts) if len(parts) > 1 else parts[0]
     if not complex_out and e_loc.is_complex():
         e_loc = e_loc.real
     if not torch.isfinite(e_loc).all():

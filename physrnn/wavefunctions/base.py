@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from typing import Any
 
 import torch
 from torch import nn
@@ -94,6 +95,62 @@ class AutoregressiveWavefunction(nn.Module, ABC):
         if s.shape[0] <= chunk_size:
             return self.log_psi(s)
         return torch.cat([self.log_psi(c) for c in torch.split(s, chunk_size)])
+
+    # ------------------------------------------------------------------ connected amplitudes
+    @property
+    def supports_prefix(self) -> bool:
+        """Whether :meth:`log_psi_ratios` reuses cached prefixes (else: from scratch)."""
+        return False
+
+    def cache_nbytes_per_sample(self) -> int:
+        """Memory of one sample's prefix cache in bytes (0 without prefix support)."""
+        return 0
+
+    @torch.no_grad()
+    def sample_with_cache(
+        self, n_samples: int, *, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, Any]:
+        """:meth:`sample`, plus whatever :meth:`log_psi_ratios` can reuse (``None`` here)."""
+        return self.sample(n_samples, generator=generator), None
+
+    @torch.no_grad()
+    def prefix_cache(self, s: torch.Tensor) -> Any:
+        """The reusable per-site state of configurations ``s`` (``None`` here)."""
+        return None
+
+    @torch.no_grad()
+    def log_psi_ratios(
+        self,
+        s: torch.Tensor,
+        elements: Any,
+        *,
+        cache: Any = None,
+        log_psi_s: torch.Tensor | None = None,
+        chunk_size: int = 8192,
+    ) -> torch.Tensor:
+        """``log psi(s') - log psi(s)`` for compact connected elements (generic: from scratch).
+
+        Args:
+            s: ``(B, N)`` configurations.
+            elements: a :class:`physrnn.vmc.operators.ConnectedElements` of ``s`` (``M`` rows).
+            cache: ignored here; subclasses with prefix reuse take :meth:`prefix_cache`.
+            log_psi_s: ``log psi(s)`` ``(B,)`` if already known.
+            chunk_size: connected configurations per wavefunction call.
+
+        Returns:
+            ``(M,)`` float64, or complex128 for complex models.
+        """
+        wide = torch.complex128 if self.is_complex else torch.float64
+        if log_psi_s is None:
+            log_psi_s = self.log_psi_chunked(s, chunk_size)
+        log_psi_s = log_psi_s.to(wide)
+        m = len(elements)
+        out = torch.empty(m, dtype=wide, device=s.device)
+        for start in range(0, m, chunk_size):
+            rows = torch.arange(start, min(m, start + chunk_size), device=s.device)
+            conn = elements.materialise(s, rows)
+            out[rows] = self.log_psi(conn).to(wide) - log_psi_s[elements.sample[rows]]
+        return out
 
     @torch.no_grad()
     def all_configurations(self) -> torch.Tensor:

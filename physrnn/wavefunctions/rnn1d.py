@@ -11,6 +11,13 @@ import torch
 from torch import nn
 
 from physrnn.wavefunctions.base import AutoregressiveWavefunction
+from physrnn.wavefunctions.cells import RecurrentSteps
+from physrnn.wavefunctions.prefix import (
+    PrefixCache,
+    default_block_rows,
+    log_psi_ratios,
+    run_with_cache,
+)
 
 __all__ = ["RNNWavefunction1D", "CELLS"]
 
@@ -91,32 +98,96 @@ class RNNWavefunction1D(AutoregressiveWavefunction):
         return log_p, phase
 
     def log_conditionals(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if s.ndim != 2 or s.shape[1] != self.n_sites:
-            raise ValueError(f"expected configurations of shape (batch, {self.n_sites}), "
-                             f"got {tuple(s.shape)}")
+        self._check_shape(s)
         hidden, _ = self.rnn(self._inputs(s))
         return self._heads(hidden)
+
+    # ------------------------------------------------------------------ cached evaluation
+    def recurrent_steps(self) -> RecurrentSteps:
+        """Single-site view of the current parameters (rebuild after every update)."""
+        return RecurrentSteps(self.rnn, self.cell, self.amplitude_head, self.phase_head)
+
+    @property
+    def supports_prefix(self) -> bool:
+        return True
+
+    def cache_nbytes_per_sample(self) -> int:
+        state = (2 if self.cell == "lstm" else 1) * self.hidden_size
+        return PrefixCache.nbytes_per_sample(self.n_sites, self.n_layers, state,
+                                             self.dtype.itemsize, self.has_phase)
+
+    def _uniforms(self, n_samples: int, generator: torch.Generator | None) -> torch.Tensor:
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+        return torch.rand(n_samples, self.n_sites, generator=generator, dtype=torch.float64,
+                          device=self.device)
 
     @torch.no_grad()
     def sample(self, n_samples: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """Exact sampling, one site at a time with the recurrent state carried forward.
 
-        Cost ``O(n_samples * N * d_h^2)``; uniform numbers come from ``generator``.
+        Cost ``O(n_samples * N * n_layers * d_h^2)``: one step per site and layer, nothing
+        recomputed; uniform numbers ``(n_samples, N)`` come from ``generator``.
         """
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-        device = self.device
-        s = torch.empty(n_samples, self.n_sites, dtype=torch.long, device=device)
-        x = torch.zeros(n_samples, 1, self.local_size, dtype=self.dtype, device=device)
-        uniforms = torch.rand(n_samples, self.n_sites, generator=generator, dtype=torch.float64,
-                              device=device)
-        state = None
-        for i in range(self.n_sites):
-            out, state = self.rnn(x, state)
-            log_p = torch.log_softmax(self.amplitude_head(out[:, 0]), dim=-1)
-            p_up = log_p[:, 0].double().exp()
-            s_i = (uniforms[:, i] >= p_up).long()  # 0 with probability p(0)
-            s[:, i] = s_i
-            x = torch.zeros_like(x)
-            x[:, 0].scatter_(-1, s_i.unsqueeze(-1), 1.0)
+        uniforms = self._uniforms(n_samples, generator)
+        s, _ = run_with_cache(self.recurrent_steps(), self.n_sites, n_samples=n_samples,
+                              uniforms=uniforms, keep_cache=False)
         return s
+
+    @torch.no_grad()
+    def sample_with_cache(
+        self, n_samples: int, *, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, PrefixCache]:
+        """:meth:`sample` (the same samples for the same generator state) and the
+        :class:`PrefixCache` of the samples, ``O(n_samples N n_layers d_h)`` memory."""
+        uniforms = self._uniforms(n_samples, generator)
+        s, cache = run_with_cache(self.recurrent_steps(), self.n_sites, n_samples=n_samples,
+                                  uniforms=uniforms, keep_cache=True)
+        return s, cache
+
+    @torch.no_grad()
+    def prefix_cache(self, s: torch.Tensor) -> PrefixCache:
+        """Per-site recurrent states of ``s`` (``(B, N)`` local indices)."""
+        self._check_shape(s)
+        _, cache = run_with_cache(self.recurrent_steps(), self.n_sites, s=s)
+        return cache
+
+    @torch.no_grad()
+    def log_psi_ratios(
+        self,
+        s: torch.Tensor,
+        elements,
+        *,
+        cache: PrefixCache | None = None,
+        log_psi_s: torch.Tensor | None = None,
+        chunk_size: int | None = None,
+    ) -> torch.Tensor:
+        """``log psi(s') - log psi(s)`` of compact connected elements, reusing prefixes.
+
+        Args:
+            s: ``(B, N)`` configurations.
+            elements: their :class:`physrnn.vmc.operators.ConnectedElements` (``M`` rows).
+            cache: :meth:`prefix_cache` of ``s`` (computed here if ``None``).
+            log_psi_s: unused (the ratio is computed from per-site differences).
+            chunk_size: most connected configurations evaluated together; the default is a
+                working set that fits the CPU cache (large on a GPU).
+
+        Returns:
+            ``(M,)`` float64 (complex128 with a phase head).
+        """
+        self._check_shape(s)
+        steps = self.recurrent_steps()
+        if cache is None:
+            _, cache = run_with_cache(steps, self.n_sites, s=s)
+        rows = default_block_rows(s.device, self.hidden_size, self.dtype.itemsize)
+        if chunk_size is not None:
+            rows = max(1, min(rows, int(chunk_size)))
+        return log_psi_ratios(
+            steps, s, cache, elements.sample, elements.first,
+            lambda r: elements.materialise(s, r), elements.first_values(), block_rows=rows,
+        )
+
+    def _check_shape(self, s: torch.Tensor) -> None:
+        if s.ndim != 2 or s.shape[1] != self.n_sites:
+            raise ValueError(f"expected configurations of shape (batch, {self.n_sites}), "
+                             f"got {tuple(s.shape)}")

@@ -1,0 +1,185 @@
+"""Variational annealing: minimise the free energy ``F = <E> - T S`` while ``T -> 0``.
+
+For an autoregressive wavefunction the Born distribution ``p(s) = |psi(s)|^2`` is normalised
+exactly, so its Shannon entropy ``S = -sum_s p(s) log p(s) = -<log p>`` has the unbiased
+per-sample estimator ``-log p(s)`` and the free energy the local estimator
+
+    F_loc(s) = E_loc(s) + T log p(s)          (energy units; ``<F_loc> = <E> - T S``).
+
+Gradient. With ``O = d log psi / d theta`` (real parameters) ``d log p = 2 Re O`` and
+``<d log p> = sum_s dp = 0``, hence
+
+    dS/dtheta = -sum_s dp log p - sum_s p d log p = -<(d log p)(log p - <log p>)>,
+    dF/dtheta = 2 Re <O^* (F_loc - <F_loc>)>,
+
+the same form as the energy gradient with ``E_loc`` replaced by ``F_loc`` (Hibat-Allah et al.,
+Nat. Mach. Intell. 3, 952 (2021)). :func:`annealed_surrogate` is the matching loss, and SR
+(:mod:`physrnn.vmc.sr`) takes ``F_loc`` in place of ``E_loc``.
+
+Schedule: ``T = T0`` for ``n_warmup`` steps, then down to ``T_final`` over ``n_anneal`` steps
+(linearly, or exponentially towards ``T_final`` via ``T0 * (T_min/T0)^x`` with a floor), then
+``T_final`` (0 by default: the plain energy).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["AnnealingSchedule", "annealed_surrogate", "free_energy_local"]
+
+
+@dataclass(frozen=True)
+class AnnealingSchedule:
+    """Temperature ``T(step)`` in energy units (``step`` counts from 0).
+
+    Args:
+        T0: initial temperature ``> 0``.
+        n_warmup: steps held at ``T0``.
+        n_anneal: steps over which ``T`` falls from ``T0`` to ``T_final``.
+        kind: ``"linear"`` or ``"exponential"`` (geometric decay from ``T0`` to
+            ``T0 * exp_floor``, then shifted so that it ends exactly at ``T_final``).
+        T_final: temperature after annealing, ``0 <= T_final <= T0``.
+        exp_floor: ratio reached by the geometric part of the exponential schedule.
+    """
+
+    T0: float
+    n_warmup: int = 0
+    n_anneal: int = 100
+    kind: str = "linear"
+    T_final: float = 0.0
+    exp_floor: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.T0) and self.T0 > 0):
+            raise ValueError(f"T0 must be finite and > 0, got {self.T0}")
+        if not 0 <= self.T_final <= self.T0:
+            raise ValueError(f"T_final must be in [0, T0], got {self.T_final}")
+        if self.n_warmup < 0 or self.n_anneal < 0:
+            raise ValueError(f"n_warmup and n_anneal must be >= 0, got {self.n_warmup}, "
+                             f"{self.n_anneal}")
+        if self.kind not in ("linear", "exponential"):
+            raise ValueError(f"unknown kind {self.kind!r}; choose 'linear' or 'exponential'")
+        if not 0 < self.exp_floor < 1:
+            raise ValueError(f"exp_floor must be in (0, 1), got {self.exp_floor}")
+
+    @property
+    def n_steps(self) -> int:
+        """Steps until ``T`` reaches ``T_final`` (warm-up plus annealing)."""
+        return self.n_warmup + self.n_anneal
+
+    def __call__(self, step: int) -> float:
+        """``T`` at ``step`` (``T0`` during warm-up, ``T_final`` after ``n_steps``)."""
+        if step < 0:
+            raise ValueError(f"step must be >= 0, got {step}")
+        if step < self.n_warmup:
+            return float(self.T0)
+        if self.n_anneal == 0 or step >= self.n_steps:
+            return float(self.T_final)
+        x = (step - self.n_warmup) / self.n_anneal
+        if self.kind == "linear":
+            return float(self.T0 + (self.T_final - self.T0) * x)
+        # geometric T0 -> T0*floor, affinely mapped so that x=0 -> T0 and x=1 -> T_final
+        g = self.exp_floor ** x
+        return float(self.T_final + (self.T0 - self.T_final) * (g - self.exp_floor)
+                     / (1.0 - self.exp_floor))
+
+
+def free_energy_local(e_loc: torch.Tensor, log_prob: torch.Tensor, T: float) -> torch.Tensor:
+    """``F_loc(s) = E_loc(s) + T log |psi(s)|^2``, shape ``(batch,)``, detached.
+
+    ``e_loc`` ``(batch,)`` real or complex (energy units), ``log_prob`` ``(batch,)`` the exact
+    ``log |psi|^2`` of the samples, ``T >= 0`` in energy units. Its sample mean estimates
+    ``F = <E> - T S``.
+    """
+    if T < 0 or not math.isfinite(T):
+        raise ValueError(f"T must be finite and >= 0, got {T}")
+    if e_loc.shape != log_prob.shape:
+        raise ValueError(f"e_loc {tuple(e_loc.shape)} and log_prob {tuple(log_prob.shape)} "
+                         "must have the same shape")
+    wide = torch.complex128 if e_loc.is_complex() else torch.float64
+    return (e_loc.detach().to(wide) + T * log_prob.detach().to(torch.float64)).to(wide)
+
+
+def annealed_surrogate(
+    log_psi: torch.Tensor,
+    e_loc: torch.Tensor,
+    log_prob: torch.Tensor,
+    T: float,
+    *,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Scalar loss whose gradient is the free-energy gradient ``dF/dtheta``.
+
+    ``2 Re mean(conj(log psi) (F_loc - mean F_loc))`` with ``F_loc`` detached; ``T = 0`` is the
+    energy surrogate of :class:`physrnn.vmc.VMC`.
+
+    Args:
+        log_psi: ``(batch,)`` ``log psi`` of the samples, with the autograd graph.
+        e_loc: ``(batch,)`` local energies.
+        log_prob: ``(batch,)`` ``log |psi|^2`` of the samples (detached here).
+        T: temperature ``>= 0``, energy units.
+        weights: optional ``(batch,)`` probabilities replacing the uniform sample mean (e.g.
+            ``p(s)`` over all configurations for an exact expectation); must sum to 1.
+
+    Returns:
+        A 0-d float64 tensor.
+    """
+    f_loc = free_energy_local(e_loc, log_prob, T)
+    if weights is None:
+        weights = torch.full(f_loc.shape, 1.0 / f_loc.shape[0], dtype=torch.float64,
+                             device=f_loc.device)
+    w = weights.detach().to(torch.float64)
+    centred = f_loc - (w * f_loc).sum()
+    if log_psi.is_complex():
+        terms = (torch.conj(log_psi.to(torch.complex128)) * centred).real
+    else:
+        terms = log_psi.to(torch.float64) * centred.real
+    return 2.0 * (w * terms).sum()
+
+
+def annealed_vmc(
+    model: torch.nn.Module,
+    operator: object,
+    schedule: AnnealingSchedule | None,
+    n_steps: int,
+    *,
+    n_samples: int = 128,
+    optimizer: torch.optim.Optimizer | None = None,
+    seed: int = 0,
+) -> list[tuple[float, float, float]]:
+    """A minimal annealed VMC loop (Adam on the free-energy surrogate).
+
+    Args:
+        model: an autoregressive wavefunction.
+        operator: a netket operator or :class:`~physrnn.vmc.operators.ConnectedOperator`.
+        schedule: the temperature schedule; ``None`` is plain VMC (``T = 0``).
+        n_steps: optimisation steps.
+        n_samples: exact samples per step.
+        optimizer: default ``Adam(lr=1e-2)``.
+        seed: seed of the sampling generator.
+
+    Returns:
+        Per step ``(T, <E_loc>, <F_loc>)`` of the samples drawn before the update.
+    """
+    from physrnn.vmc.estimators import local_energies
+    from physrnn.vmc.operators import ConnectedOperator
+
+    op = operator if isinstance(operator, ConnectedOperator) else ConnectedOperator(operator)
+    opt = optimizer or torch.optim.Adam(model.parameters(), lr=1e-2)
+    gen = torch.Generator(device=model.device).manual_seed(seed)
+    out = []
+    for step in range(n_steps):
+        T = 0.0 if schedule is None else schedule(step)
+        s = model.sample(n_samples, generator=gen)
+        e_loc = local_energies(model, op, s)
+        opt.zero_grad(set_to_none=True)
+        log_psi = model.log_psi(s)
+        log_prob = 2.0 * log_psi.real.detach()
+        annealed_surrogate(log_psi, e_loc, log_prob, T).backward()
+        opt.step()
+        f_mean = float(free_energy_local(e_loc, log_prob, T).real.mean())
+        out.append((T, float(e_loc.real.mean()), f_mean))
+    return out
