@@ -150,7 +150,7 @@ def annealed_vmc(
     optimizer: torch.optim.Optimizer | None = None,
     seed: int = 0,
 ) -> list[tuple[float, float, float]]:
-    """A minimal annealed VMC loop (Adam on the free-energy surrogate).
+    """Annealed VMC through :class:`~physrnn.vmc.driver.VMC`, recording ``T`` and ``F``.
 
     Args:
         model: an autoregressive wavefunction.
@@ -164,22 +164,12 @@ def annealed_vmc(
     Returns:
         Per step ``(T, <E_loc>, <F_loc>)`` of the samples drawn before the update.
     """
-    from physrnn.vmc.estimators import local_energies
-    from physrnn.vmc.operators import ConnectedOperator
+    from physrnn.vmc.driver import VMC
 
-    op = operator if isinstance(operator, ConnectedOperator) else ConnectedOperator(operator)
-    opt = optimizer or torch.optim.Adam(model.parameters(), lr=1e-2)
-    gen = torch.Generator(device=model.device).manual_seed(seed)
+    vmc = VMC(operator, model, n_samples=n_samples, optimizer=optimizer, seed=seed,
+              annealing=schedule)
     out = []
-    for step in range(n_steps):
-        T = 0.0 if schedule is None else schedule(step)
-        s = model.sample(n_samples, generator=gen)
-        e_loc = local_energies(model, op, s)
-        opt.zero_grad(set_to_none=True)
-        log_psi = model.log_psi(s)
-        log_prob = 2.0 * log_psi.real.detach()
-        annealed_surrogate(log_psi, e_loc, log_prob, T).backward()
-        opt.step()
-        f_mean = float(free_energy_local(e_loc, log_prob, T).real.mean())
-        out.append((T, float(e_loc.real.mean()), f_mean))
+    for _ in range(n_steps):
+        rec = vmc.step()
+        out.append((vmc.temperature, rec.energy, vmc.free_energy))
     return out

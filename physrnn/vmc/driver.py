@@ -113,6 +113,11 @@ class VMC:
             ``"prefix"`` or ``"scratch"`` (every connected amplitude from scratch).
         grad_chunk_size: samples per backward pass of the surrogate loss (the gradients are
             summed); ``None``: ``GRAD_ROWS // N``, which bounds the autograd memory.
+        sr: a :class:`~physrnn.vmc.sr.SRStep` to precondition the gradient by stochastic
+            reconfiguration (SR or minSR); the optimizer then applies the SR direction (use
+            ``torch.optim.SGD(lr=eta)`` for plain imaginary-time steps of size ``eta``).
+        annealing: a :class:`~physrnn.vmc.annealing.AnnealingSchedule`; step ``k`` minimises
+            the free energy ``<E> - T(k) S`` with the exact entropy of the model.
 
     Example:
         >>> from physrnn.systems.spins import tfim_chain
@@ -135,6 +140,8 @@ class VMC:
         e_inf: float = 0.0,
         method: str = "auto",
         grad_chunk_size: int | None = None,
+        sr: Any = None,
+        annealing: Any = None,
     ) -> None:
         self.operator = operator if isinstance(operator, ConnectedOperator) else \
             ConnectedOperator(operator)
@@ -159,6 +166,10 @@ class VMC:
         if grad_chunk_size is not None and grad_chunk_size < 1:
             raise ValueError(f"grad_chunk_size must be >= 1, got {grad_chunk_size}")
         self.grad_chunk_size = grad_chunk_size
+        self.sr = sr
+        self.annealing = annealing
+        self.temperature = 0.0
+        self.free_energy = math.nan
         self.e_inf = float(e_inf)
         self.seed = int(seed)
         self.generator = torch.Generator(device=model.device)
@@ -181,19 +192,15 @@ class VMC:
         if not (math.isfinite(stats.mean) and math.isfinite(stats.variance)):
             raise NonFiniteError(f"energy is NaN or infinite ({stats.mean}, variance "
                                  f"{stats.variance}) at step {self.step_count + 1}")
-        centred = e_loc - e_loc.mean()
+        target = self._annealed(s, e_loc, log_psi_s)
         self.optimizer.zero_grad(set_to_none=True)
-        n = s.shape[0]
-        per_chunk = self.grad_chunk_size or max(1, GRAD_ROWS // self.model.n_sites)
-        for start in range(0, n, per_chunk):
-            # the surrogate's gradient, one chunk of samples at a time (memory O(chunk N d_h))
-            log_psi = self.model.log_psi(s[start:start + per_chunk])
-            c = centred[start:start + per_chunk]
-            if log_psi.is_complex():
-                surrogate = (torch.conj(log_psi).to(torch.complex128) * c).real
-            else:
-                surrogate = log_psi.to(torch.float64) * c.real
-            (2.0 * surrogate.sum() / n).backward()
+        if self.sr is not None:
+            from physrnn.vmc.sr import apply_direction
+
+            delta, _ = self.sr.direction(self.model, s, target)
+            apply_direction(self.model, delta)
+        else:
+            self._surrogate_backward(s, target - target.mean())
         grad_norm = self._grad_norm()
         if not math.isfinite(grad_norm):
             raise NonFiniteError(f"gradient is NaN or infinite at step {self.step_count + 1} "
@@ -208,6 +215,37 @@ class VMC:
                          lr, grad_norm, self.elapsed_s)
         self.history.append(rec)
         return rec
+
+    def _annealed(self, s: torch.Tensor, e_loc: torch.Tensor,
+                  log_psi_s: torch.Tensor | None) -> torch.Tensor:
+        """``E_loc``, or ``F_loc = E_loc + T log |psi|^2`` at the annealing temperature; sets
+        ``self.temperature`` and ``self.free_energy`` (the sample mean of ``F_loc``)."""
+        self.temperature = 0.0 if self.annealing is None else float(
+            self.annealing(self.step_count))
+        if self.temperature <= 0.0:
+            self.free_energy = float(e_loc.real.mean())
+            return e_loc
+        from physrnn.vmc.annealing import free_energy_local
+
+        if log_psi_s is None:
+            log_psi_s = self.model.log_psi_chunked(s, self.chunk_size or 8192)
+        target = free_energy_local(e_loc, 2.0 * log_psi_s.real.double(), self.temperature)
+        self.free_energy = float(target.real.mean())
+        return target
+
+    def _surrogate_backward(self, s: torch.Tensor, centred: torch.Tensor) -> None:
+        """Gradient of ``2 Re mean(conj(log psi) centred)``, one chunk of samples at a time
+        (memory ``O(chunk N d_h)``); accumulated into ``p.grad``."""
+        n = s.shape[0]
+        per_chunk = self.grad_chunk_size or max(1, GRAD_ROWS // self.model.n_sites)
+        for start in range(0, n, per_chunk):
+            log_psi = self.model.log_psi(s[start:start + per_chunk])
+            c = centred[start:start + per_chunk]
+            if log_psi.is_complex():
+                surrogate = (torch.conj(log_psi).to(torch.complex128) * c).real
+            else:
+                surrogate = log_psi.to(torch.float64) * c.real
+            (2.0 * surrogate.sum() / n).backward()
 
     def _sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, Any]:
         """Exact samples, with the model's prefix cache when it is used and fits in memory."""
