@@ -387,6 +387,17 @@ def write_json(path: str | os.PathLike, payload: Mapping[str, Any]) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
+#: Packages whose versions the VMC benchmarks record.
+VMC_VERSION_KEYS = ("physrnn", "torch", "numpy", "netket", "jax", "jaxlib", "flax", "optax")
+
+
+def print_footer(total_s: float, load_before: Any, load_after: Any, quick: bool) -> None:
+    """The last lines of a benchmark's report: wall time, machine load, smoke-check warning."""
+    print(f"total {total_s:.0f} s; load average before {load_before}, after {load_after}")
+    if quick:
+        print("(--quick: a smoke check, not a result)")
+
+
 def base_parser(description: str) -> argparse.ArgumentParser:
     """The options every benchmark script shares.
 

@@ -62,10 +62,12 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import (  # noqa: E402
+    VMC_VERSION_KEYS,
     base_parser,
     limit_threads,
     machine_info,
     markdown_table,
+    print_footer,
     write_json,
 )
 
@@ -335,13 +337,11 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(markdown_table(ratios, RATIO_COLUMNS))
     print()
-    print(f"total {total_s:.0f} s; load average before {load_before}, after {load_after}")
-    if args.quick:
-        print("(--quick: a smoke check, not a result)")
+    print_footer(total_s, load_before, load_after, args.quick)
 
     if args.json is not None:
         machine = machine_info()
-        version_keys = ("physrnn", "torch", "numpy", "netket", "jax", "jaxlib", "flax", "optax")
+        version_keys = VMC_VERSION_KEYS
         payload = {
             "benchmark": "vmc_chain",
             "question": "TFIM chain h = 1 (open): accuracy and speed of physrnn's GRU "
