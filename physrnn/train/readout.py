@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from physrnn.errors import NonFiniteError
-from physrnn.nn.recurrent import RecurrentForecaster, readout_features
+from physrnn.nn.recurrent import RecurrentForecaster, n_readout_features, readout_features
 
 __all__ = ["ReadoutFit", "fit_readout", "select_readout", "readout_system"]
 
@@ -128,8 +128,6 @@ def _chunks(n_traj: int, n_t: int, washout: int, model: RecurrentForecaster,
     if n_t <= washout + 1:
         raise ValueError(f"trajectories of {n_t} steps leave nothing after a washout of "
                          f"{washout} steps (need at least {washout + 2})")
-    from physrnn.nn.recurrent import n_readout_features
-
     p = n_readout_features(model.hidden_size, model.n_state, model.readout) + 1 + model.n_state
     rows_per_traj = n_t - washout - 1
     per = max(1, int(max_bytes // (8 * p * rows_per_traj)))
