@@ -283,6 +283,61 @@ def refit_readout(model, train_z: np.ndarray, val_windows, s: dict[str, Any]):
                           readout="quadratic")
 
 
+def readout_entry(model, label: str, seed: int, base_s: float, kind: str,
+                  train_z: np.ndarray, val_windows, s: dict[str, Any]):
+    """Refit ``model``'s read-out (:func:`refit_readout`) and describe it as a table entry.
+
+    Returns ``(forecaster, extra, val)``: the ``TorchForecaster``, the row's extra fields and
+    the validation score for seed selection (minus the best median valid steps: lower is
+    better, like a validation loss)."""
+    from physrnn.nn.recurrent import TorchForecaster
+
+    t0 = time.perf_counter()
+    fitted, info = refit_readout(model, train_z, val_windows, s)
+    fit_s = time.perf_counter() - t0
+    extra = {"train_s": base_s + fit_s, "readout_s": fit_s, "seed": seed,
+             "n_params": sum(p.numel() for p in fitted.parameters()), "kind": kind,
+             "readout_ridge": info.ridge, "one_step_rmse": info.one_step_rmse,
+             "readout_rows": info.n_rows, "readout_table": info.table}
+    best_val = max(r["val_median_steps"] for r in info.table)
+    print(f"  {label}: read-out refit {fit_s:.1f} s, ridge {info.ridge:.0e}, one-step rmse "
+          f"{info.one_step_rmse:.1e}, validation median {best_val:.0f} steps", flush=True)
+    return TorchForecaster(fitted, name=label), extra, -best_val
+
+
+def seed_summary_rows(rnn_meta: dict[str, list[dict[str, Any]]],
+                      by_name: dict[str, dict[str, Any]], keys: tuple[str, ...],
+                      **fields: Any) -> list[dict[str, Any]]:
+    """Per group of seeds: a "best seed (by val)" row and a "median of N seeds" row (the
+    median of each of ``keys`` present in the seed rows); ``fields`` go into the median row."""
+    out = []
+    for group, metas in rnn_meta.items():
+        if len(metas) < 2:
+            continue
+        best = min(metas, key=lambda m: m["val"])
+        b = dict(by_name[best["label"]])
+        b.update(model=f"{group} best seed (by val)", kind=f"{group}_best")
+        out.append(b)
+        seed_rows = [by_name[m["label"]] for m in metas]
+        med: dict[str, Any] = {"model": f"{group} median of {len(metas)} seeds",
+                               "seed": None, "kind": f"{group}_median", **fields}
+        for key in keys:
+            if any(key in r for r in seed_rows):
+                med[key] = float(np.median([_num(r.get(key)) for r in seed_rows]))
+        out.append(med)
+    return out
+
+
+def with_summaries(rows: list[dict[str, Any]], summary_rows: list[dict[str, Any]]):
+    """Summary rows before the truth floor, and the "q25-q75" IQR strings of the table."""
+    floor = [r for r in rows if r["model"] == "truth floor"]
+    rows = [r for r in rows if r["model"] != "truth floor"] + summary_rows + floor
+    for r in rows:
+        if r.get("vpt_q25") is not None and r.get("median_vpt") is not None:
+            r["vpt_iqr_str"] = f"{_num(r['vpt_q25']):.2f}-{_num(r['vpt_q75']):.2f}"
+    return rows
+
+
 def train_plain(cell: str, seed: int, train_ds, val_ds, s: dict[str, Any]):
     """The same training by a minimal hand-written PyTorch loop; returns (model, s, best val)."""
     import torch
@@ -444,20 +499,11 @@ def main(argv: list[str] | None = None) -> int:
                    if refit else None)
 
     def add_readout(cell: str, seed: int, model, label: str, base_s: float, kind: str) -> None:
-        t0 = time.perf_counter()
-        fitted, info = refit_readout(model, train_z, val_windows, s)
-        fit_s = time.perf_counter() - t0
-        forecasters[label] = TorchForecaster(fitted, name=label)
-        extra[label] = {"train_s": base_s + fit_s, "readout_s": fit_s, "seed": seed,
-                        "n_params": sum(p.numel() for p in fitted.parameters()), "kind": kind,
-                        "readout_ridge": info.ridge, "one_step_rmse": info.one_step_rmse,
-                        "readout_rows": info.n_rows, "readout_table": info.table}
-        best_val = max(r["val_median_steps"] for r in info.table)
+        forecasters[label], extra[label], val = readout_entry(model, label, seed, base_s, kind,
+                                                              train_z, val_windows, s)
         rnn_meta.setdefault(f"{cell.upper()} + ridge read-out" if kind.endswith("readout")
-                            else label, []).append({"label": label, "val": -best_val})
-        timings[label] = base_s + fit_s
-        print(f"  {label}: read-out refit {fit_s:.1f} s, ridge {info.ridge:.0e}, one-step rmse "
-              f"{info.one_step_rmse:.1e}, validation median {best_val:.0f} steps", flush=True)
+                            else label, []).append({"label": label, "val": val})
+        timings[label] = extra[label]["train_s"]
 
     for cell in ("gru", "lstm"):
         if cell not in s["models"]:
@@ -510,28 +556,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # best seed (by validation loss) and median over seeds
     by_name = {r["model"]: r for r in rows}
-    summary_rows = []
-    for group, metas in rnn_meta.items():
-        if len(metas) < 2:
-            continue
-        best = min(metas, key=lambda m: m["val"])
-        b = dict(by_name[best["label"]])
-        b["model"] = f"{group} best seed (by val)"
-        b["kind"] = f"{group}_best"
-        summary_rows.append(b)
-        seed_rows = [by_name[m["label"]] for m in metas]
-        med: dict[str, Any] = {"model": f"{group} median of {len(metas)} seeds",
-                               "seed": None, "kind": f"{group}_median"}
-        for key in ("median_vpt", "vpt_q25", "vpt_q75", "vpt_iqr", "n_censored", "nrmse_1lyap",
-                    "w1_longrun", "psd_longrun", "train_s", "n_params"):
-            vals = [_num(r.get(key)) for r in seed_rows]
-            med[key] = float(np.median(vals))
-        summary_rows.append(med)
-    floor = [r for r in rows if r["model"] == "truth floor"]
-    rows = [r for r in rows if r["model"] != "truth floor"] + summary_rows + floor
-    for r in rows:
-        if r.get("vpt_q25") is not None and r.get("median_vpt") is not None:
-            r["vpt_iqr_str"] = f"{_num(r['vpt_q25']):.2f}-{_num(r['vpt_q75']):.2f}"
+    summary_rows = seed_summary_rows(
+        rnn_meta, by_name, ("median_vpt", "vpt_q25", "vpt_q75", "vpt_iqr", "n_censored",
+                            "nrmse_1lyap", "w1_longrun", "psd_longrun", "train_s", "n_params"))
+    rows = with_summaries(rows, summary_rows)
 
     ratios = []
     if "trainer_s" in plain_vs and "plain_s" in plain_vs:

@@ -75,10 +75,12 @@ from forecast_lorenz63 import (  # noqa: E402
     _num,
     _version,
     evaluate_all,
-    refit_readout,
+    readout_entry,
     rollout_schedule,
+    seed_summary_rows,
     train_physrnn,
     window_datasets,
+    with_summaries,
 )
 
 log = logging.getLogger("forecast_suite")
@@ -308,20 +310,11 @@ def run_system(s: dict[str, Any]) -> dict[str, Any]:
                                    seed=4321) if "readout" in s["models"] else None
 
     def add_readout(cell: str, seed: int, model, base: str, base_s: float) -> None:
-        t0 = time.perf_counter()
-        fitted, info = refit_readout(model, train_z, val_windows, s)
-        fit_s = time.perf_counter() - t0
         label = f"{base} + ridge read-out"
-        forecasters[label] = TorchForecaster(fitted, name=label)
-        extra[label] = {"train_s": base_s + fit_s, "readout_s": fit_s, "seed": seed,
-                        "kind": f"{cell}_readout", "readout_ridge": info.ridge,
-                        "one_step_rmse": info.one_step_rmse, "readout_table": info.table,
-                        "n_params": sum(q.numel() for q in fitted.parameters())}
-        best_val = max(r["val_median_steps"] for r in info.table)
+        forecasters[label], extra[label], val = readout_entry(
+            model, label, seed, base_s, f"{cell}_readout", train_z, val_windows, s)
         rnn_meta.setdefault(f"{cell.upper()} + ridge read-out", []).append(
-            {"label": label, "val": -best_val})
-        print(f"  {label}: refit {fit_s:.1f} s, ridge {info.ridge:.0e}, one-step rmse "
-              f"{info.one_step_rmse:.1e}, validation median {best_val:.0f} steps", flush=True)
+            {"label": label, "val": val})
 
     for cell in ("gru", "lstm"):
         if cell not in s["models"]:
@@ -363,28 +356,12 @@ def run_system(s: dict[str, Any]) -> dict[str, Any]:
         row["system"] = name
 
     by_name = {r["model"]: r for r in rows}
-    summary_rows = []
-    for group, metas in rnn_meta.items():
-        if len(metas) < 2:
-            continue
-        best = min(metas, key=lambda m: m["val"])
-        b = dict(by_name[best["label"]])
-        b.update(model=f"{group} best seed (by val)", kind=f"{group}_best")
-        summary_rows.append(b)
-        seed_rows = [by_name[m["label"]] for m in metas]
-        med: dict[str, Any] = {"model": f"{group} median of {len(metas)} seeds",
-                               "seed": None, "kind": f"{group}_median", "system": name,
-                               "vpt_unit": seed_rows[0].get("vpt_unit")}
-        for key in ("median_vpt", "vpt_q25", "vpt_q75", "vpt_iqr", "nrmse_1lyap",
-                    "w1_longrun", "psd_longrun", "ou_efficiency", "train_s", "n_params"):
-            if any(key in r for r in seed_rows):
-                med[key] = float(np.median([_num(r.get(key)) for r in seed_rows]))
-        summary_rows.append(med)
-    floor = [r for r in rows if r["model"] == "truth floor"]
-    rows = [r for r in rows if r["model"] != "truth floor"] + summary_rows + floor
-    for r in rows:
-        if r.get("vpt_q25") is not None and r.get("median_vpt") is not None:
-            r["vpt_iqr_str"] = f"{_num(r['vpt_q25']):.2f}-{_num(r['vpt_q75']):.2f}"
+    vpt_unit = next((r.get("vpt_unit") for r in rows if r.get("vpt_unit")), None)
+    summary_rows = seed_summary_rows(
+        rnn_meta, by_name, ("median_vpt", "vpt_q25", "vpt_q75", "vpt_iqr", "nrmse_1lyap",
+                            "w1_longrun", "psd_longrun", "ou_efficiency", "train_s", "n_params"),
+        system=name, vpt_unit=vpt_unit)
+    rows = with_summaries(rows, summary_rows)
 
     # summary: best RNN by validation, best baseline by the test headline. The two RNN
     # families are scored on validation differently (closed-loop loss; valid steps after the
