@@ -43,13 +43,16 @@ are compared with each other (difference over the combined standard error) and w
 ground-state energy.
 
 Threads: ``--threads 1`` limits torch, BLAS and XLA to one thread each (set before jax is
-imported); on a machine shared with other work it is the only fair setting.
+imported): one core each, the fair setting on a machine shared with other work.
+``--threads 2`` (on a 2-core machine: the whole CPU) lets torch use 2 intra-op threads and
+restricts the process to 2 cores, from which XLA sizes its thread pool; run it on an otherwise
+idle machine, since oversubscribed threads slow both codes down unevenly.
 
 Run::
 
     python benchmarks/vmc_speed.py --quick                  # N = 20, ~1 min, smoke check
-    python benchmarks/vmc_speed.py --threads 1 --sizes 20,100 \\
-        --json benchmarks/results/vmc_speed-$(date +%F)-cpu2.json
+    python benchmarks/vmc_speed.py --threads 2 --sizes 20,100 \\
+        --json benchmarks/results/vmc_speed-$(date +%F)-cpu2-threads2.json
     python benchmarks/vmc_speed.py --device cuda ...        # physrnn on the GPU
 
 Options ``--sizes``, ``--hidden``, ``--dtypes``, ``--models``, ``--cell``, ``--layers``,
