@@ -9,7 +9,8 @@ with an error naming the file, the section and the key. Command-line overrides u
 Example file (every key optional; defaults are the quickstart run)::
 
     [system]
-    model = "tfim"          # "tfim", "heisenberg", "xxz"
+    model = "tfim"          # "tfim", "heisenberg", "xxz", "j1j2"
+    lattice = "chain"       # "chain" (n_sites), "square" (Lx, Ly)
     n_sites = 20
     boundary = "open"       # "open", "periodic"
     h = 1.0
@@ -17,6 +18,10 @@ Example file (every key optional; defaults are the quickstart run)::
     [vmc]
     n_steps = 1000
     n_samples = 512
+
+The ``[system]``, ``[wavefunction]`` and ``[vmc]`` sections are defined in
+:mod:`physrnn.config_vmc` (lattices, 2D and symmetrised wavefunctions, SR, annealing) and
+re-exported here.
 """
 
 from __future__ import annotations
@@ -29,6 +34,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
+from physrnn.config_vmc import (
+    SystemConfig,
+    VMCConfig,
+    WavefunctionConfig,
+    _FieldError,
+    _require,
+    check_vmc_sections,
+)
 from physrnn.errors import ConfigError
 
 __all__ = [
@@ -45,75 +58,6 @@ __all__ = [
     "check_resumable",
     "RESUME_FREE",
 ]
-
-
-class _FieldError(ConfigError):
-    """A value rejected by its section; re-raised by :func:`from_dict` with file and section."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"key '{key}': {message}")
-        self.key = key
-        self.message = message
-
-
-def _require(ok: bool, key: str, message: str) -> None:
-    if not ok:
-        raise _FieldError(key, message)
-
-
-@dataclass(frozen=True)
-class SystemConfig:
-    """The physical system. Energies are totals; see :mod:`physrnn.systems.spins`."""
-
-    model: Literal["tfim", "heisenberg", "xxz"] = "tfim"
-    lattice: Literal["chain"] = "chain"
-    n_sites: int = 20
-    boundary: Literal["open", "periodic"] = "open"
-    J: float = 1.0
-    h: float = 1.0
-    delta: float = 1.0
-    marshall_sign: bool = True
-
-    def __post_init__(self) -> None:
-        _require(self.n_sites >= 2, "n_sites", f"must be >= 2, got {self.n_sites}")
-
-
-@dataclass(frozen=True)
-class WavefunctionConfig:
-    """The variational wavefunction (autoregressive RNN)."""
-
-    kind: Literal["rnn1d"] = "rnn1d"
-    cell: Literal["gru", "lstm", "rnn"] = "gru"
-    hidden_size: int = 32
-    n_layers: int = 1
-    phase: bool = False
-    dtype: Literal["float32", "float64"] = "float32"
-
-    def __post_init__(self) -> None:
-        _require(self.hidden_size >= 1, "hidden_size", f"must be >= 1, got {self.hidden_size}")
-        _require(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
-
-
-@dataclass(frozen=True)
-class VMCConfig:
-    """Variational Monte Carlo optimisation (Adam on the variance-reduced gradient)."""
-
-    n_steps: int = 1000
-    n_samples: int = 512
-    lr: float = 1e-2
-    lr_schedule: Literal["constant", "cosine", "exponential"] = "cosine"
-    lr_final: float = 1e-4
-    final_samples: int = 20_000
-    chunk_size: int = 8192
-
-    def __post_init__(self) -> None:
-        _require(self.n_steps >= 1, "n_steps", f"must be >= 1, got {self.n_steps}")
-        _require(self.n_samples >= 2, "n_samples", f"must be >= 2, got {self.n_samples}")
-        _require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
-        _require(self.lr_final > 0, "lr_final", f"must be > 0, got {self.lr_final}")
-        _require(self.final_samples >= 2, "final_samples",
-                 f"must be >= 2, got {self.final_samples}")
-        _require(self.chunk_size >= 1, "chunk_size", f"must be >= 1, got {self.chunk_size}")
 
 
 @dataclass(frozen=True)
@@ -148,6 +92,9 @@ class VMCRunConfig:
     wavefunction: WavefunctionConfig = field(default_factory=WavefunctionConfig)
     vmc: VMCConfig = field(default_factory=VMCConfig)
     run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        check_vmc_sections(self.system, self.wavefunction)
 
 
 # --------------------------------------------------------------------------- type checking
@@ -255,7 +202,9 @@ def _toml_scalar(v: Any) -> str:
 def _toml_table(name: str, values: dict[str, Any], lines: list[str]) -> None:
     lines.append(f"[{name}]")
     subtables = {k: v for k, v in values.items() if isinstance(v, dict)}
-    lines.extend(f"{k} = {_toml_value(v)}" for k, v in values.items() if k not in subtables)
+    for k, v in values.items():
+        if k not in subtables:  # TOML has no null: an unset optional key is a comment
+            lines.append(f"# {k} is unset" if v is None else f"{k} = {_toml_value(v)}")
     lines.append("")
     for k, v in subtables.items():
         _toml_table(f"{name}.{k}", v, lines)
@@ -307,10 +256,22 @@ def check_resumable(saved: dict[str, Any], config: Any, path: str | Path,
     """Raise :class:`ConfigError` unless ``config`` equals the ``saved`` (checkpointed) config.
 
     ``free`` lists ``(section, key)`` pairs that may differ on resume (device, threads, ...).
+    A key missing from ``saved`` (a checkpoint written before the key existed) counts as its
+    default value.
     """
     now = to_dict(config)
+    try:
+        defaults = to_dict(type(config)())
+    except (TypeError, ConfigError):
+        defaults = {}
+    missing = object()
+
+    def saved_value(sec: str, key: str) -> Any:
+        value = saved.get(sec, {}).get(key, missing)
+        return defaults.get(sec, {}).get(key) if value is missing else value
+
     diffs = [f"{sec}.{key}" for sec, table in now.items() for key, val in table.items()
-             if (sec, key) not in free and saved.get(sec, {}).get(key) != val]
+             if (sec, key) not in free and saved_value(sec, key) != val]
     if diffs:
         raise ConfigError(f"cannot resume from {path}: the config differs in "
                           f"{', '.join(diffs)}; resume with the same config")

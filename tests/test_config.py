@@ -89,3 +89,17 @@ def test_frozen():
     cfg = VMCRunConfig()
     with pytest.raises(AttributeError):
         cfg.vmc.lr = 1.0  # type: ignore[misc]
+
+
+def test_resume_treats_keys_missing_from_old_checkpoints_as_defaults(tmp_path):
+    """A checkpoint written before a key existed resumes when the key has its default value,
+    and is refused when the current config sets the key to something else."""
+    from physrnn.config import ConfigError, VMCRunConfig, check_resumable, from_dict, to_dict
+
+    config = VMCRunConfig()
+    saved = to_dict(config)
+    del saved["vmc"]["sr"]
+    check_resumable(saved, config, tmp_path / "checkpoint.pt")
+    changed = from_dict(VMCRunConfig, {"vmc": {"sr": "minsr", "optimizer": "sgd"}})
+    with pytest.raises(ConfigError, match="vmc.sr"):
+        check_resumable(saved, changed, tmp_path / "checkpoint.pt")

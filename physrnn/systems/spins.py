@@ -183,17 +183,39 @@ SYSTEMS = {
 
 
 def build_system(config) -> SpinSystem:
-    """Build a :class:`SpinSystem` from a ``SystemConfig`` (see :mod:`physrnn.config`)."""
+    """Build a :class:`SpinSystem` from a ``SystemConfig`` (see :mod:`physrnn.config_vmc`).
+
+    ``lattice = "chain"`` uses ``n_sites``; ``"square"`` the ``Lx x Ly`` lattice of
+    :mod:`physrnn.systems.spins2d`. ``J`` is ``J1`` of the ``j1j2`` model.
+    """
+    model, boundary = config.model, config.boundary
+    if model not in ("tfim", "heisenberg", "xxz", "j1j2"):
+        raise SystemDefinitionError(
+            f"unknown model {model!r}; known: heisenberg, j1j2, tfim, xxz")
+    delta = 1.0 if model == "heisenberg" else float(config.delta)
+    if config.lattice == "square":
+        from physrnn.systems.spins2d import j1j2_square, tfim_square, xxz_square
+
+        lx, ly = config.Lx, config.Ly
+        if model == "tfim":
+            return tfim_square(lx, ly, config.h, J=config.J, boundary=boundary)
+        if model == "j1j2":
+            return j1j2_square(lx, ly, config.J2, J1=config.J, boundary=boundary,
+                               marshall_sign=config.marshall_sign)
+        return xxz_square(lx, ly, delta, J=config.J, boundary=boundary,
+                          marshall_sign=config.marshall_sign)
     if config.lattice != "chain":
         raise SystemDefinitionError(
-            f"lattice {config.lattice!r} is not supported yet (only 'chain')")
-    if config.model == "tfim":
-        return tfim_chain(config.n_sites, config.h, J=config.J, boundary=config.boundary)
-    if config.model in ("heisenberg", "xxz"):
-        delta = 1.0 if config.model == "heisenberg" else config.delta
-        return xxz_chain(config.n_sites, delta, J=config.J, boundary=config.boundary,
-                         marshall_sign=config.marshall_sign)
-    raise SystemDefinitionError(f"unknown model {config.model!r}; known: {sorted(SYSTEMS)}")
+            f"unknown lattice {config.lattice!r}; choose 'chain' or 'square'")
+    if model == "tfim":
+        return tfim_chain(config.n_sites, config.h, J=config.J, boundary=boundary)
+    if model == "j1j2":
+        from physrnn.systems.spins2d import j1j2_chain
+
+        return j1j2_chain(config.n_sites, config.J2, J1=config.J, boundary=boundary,
+                          marshall_sign=config.marshall_sign)
+    return xxz_chain(config.n_sites, delta, J=config.J, boundary=boundary,
+                     marshall_sign=config.marshall_sign)
 
 
 def check_spin_half(hilbert) -> None:

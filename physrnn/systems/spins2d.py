@@ -5,7 +5,8 @@ for Heisenberg-type models, total energies, netket's ``local_states = [1, -1]``)
 
 * ``tfim_square``: ``H = -J sum_<ij> sz_i sz_j - h sum_i sx_i``; the 2D critical field is
   ``h_c = 3.04438(2) J`` (Bloete and Deng 2002).
-* ``heisenberg_square``: ``H = J sum_<ij> S_i . S_j``.
+* ``heisenberg_square``: ``H = J sum_<ij> S_i . S_j``; ``xxz_square`` with the anisotropy
+  ``delta``: ``H = J sum_<ij> (Sx_i Sx_j + Sy_i Sy_j + delta Sz_i Sz_j)``.
 * ``j1j2_chain`` / ``j1j2_square``: ``H = J1 sum_<ij> S_i . S_j + J2 sum_<<ij>> S_i . S_j``
   (nearest and next-nearest neighbours: ``i, i+2`` on the chain, the diagonals on the square).
   ``J2 = J1 / 2`` on the chain is the Majumdar-Ghosh point, whose ground energy with open
@@ -27,7 +28,7 @@ import numpy as np
 from physrnn.errors import SystemDefinitionError
 from physrnn.systems.spins import SpinSystem, _check_chain
 
-__all__ = ["tfim_square", "heisenberg_square", "j1j2_chain", "j1j2_square"]
+__all__ = ["tfim_square", "heisenberg_square", "xxz_square", "j1j2_chain", "j1j2_square"]
 
 _BOUNDARIES = ("open", "periodic")
 _SX = np.array([[0, 1], [1, 0]], dtype=float)
@@ -64,9 +65,10 @@ def _check_bipartite(Lx: int, Ly: int | None, boundary: str) -> None:
             f"extent ({odd[0]}) are not bipartite (use marshall_sign=false or even extents)")
 
 
-def _bond(J: float, marshall: bool) -> np.ndarray:
-    """``J S_i . S_j`` as a 4x4 matrix; Marshall-rotated (exchange sign flipped) if asked."""
-    return 0.25 * float(J) * ((-1.0 if marshall else 1.0) * _EXCHANGE + _ZZ)
+def _bond(J: float, marshall: bool, delta: float = 1.0) -> np.ndarray:
+    """``J (Sx Sx + Sy Sy + delta Sz Sz)`` as a 4x4 matrix (``delta = 1``: ``J S_i . S_j``);
+    Marshall-rotated (exchange sign flipped) if asked."""
+    return 0.25 * float(J) * ((-1.0 if marshall else 1.0) * _EXCHANGE + float(delta) * _ZZ)
 
 
 def tfim_square(
@@ -101,6 +103,33 @@ def heisenberg_square(
     positive (bipartite lattices only: open, or periodic with even extents).
     """
     return j1j2_square(Lx, Ly, 0.0, J1=J, boundary=boundary, marshall_sign=marshall_sign)
+
+
+def xxz_square(
+    Lx: int, Ly: int | None = None, delta: float = 1.0, *, J: float = 1.0,
+    boundary: str = "open", marshall_sign: bool = True,
+) -> SpinSystem:
+    """XXZ model ``H = J sum_<ij> (Sx Sx + Sy Sy + delta Sz Sz)`` on an ``Lx x Ly`` lattice.
+
+    ``delta = 1`` is :func:`heisenberg_square`; ``marshall_sign`` as there (bipartite only).
+    """
+    import netket as nk
+
+    if float(delta) == 1.0:
+        return heisenberg_square(Lx, Ly, J=J, boundary=boundary, marshall_sign=marshall_sign)
+    Ly = Lx if Ly is None else Ly
+    hilbert, graph = _square(Lx, Ly, boundary)
+    if marshall_sign:
+        _check_bipartite(Lx, Ly, boundary)
+    operator = nk.operator.GraphOperator(hilbert, graph,
+                                         bond_ops=[_bond(J, marshall_sign, delta)])
+    params = {"lattice": f"square {Lx}x{Ly}", "Lx": int(Lx), "Ly": int(Ly),
+              "boundary": boundary, "J": float(J), "delta": float(delta),
+              "marshall_sign": bool(marshall_sign)}
+    units = "H = J sum (Sx Sx + Sy Sy + delta Sz Sz), S = sigma/2, total energy"
+    return SpinSystem("xxz", hilbert, graph, operator, params,
+                      units=units + (", Marshall-sign rotated" if marshall_sign else ""),
+                      e_inf=0.0)
 
 
 def _j1j2_operator(hilbert, graph, J1: float, J2: float, marshall: bool):

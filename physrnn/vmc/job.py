@@ -16,9 +16,16 @@ from typing import Any
 
 import torch
 
+from physrnn import preempt
 from physrnn.baselines.reference import Reference, reference_energy
 from physrnn.config import RESUME_FREE, VMCRunConfig, check_resumable, to_dict, to_toml
-from physrnn.distributed import resolve_device
+from physrnn.distributed import (
+    any_rank,
+    check_resume_world_size,
+    get_world_size,
+    is_main,
+    resolve_device,
+)
 from physrnn.errors import NonFiniteError
 from physrnn.plotting import plot_vmc_history
 from physrnn.records import (
@@ -30,8 +37,8 @@ from physrnn.records import (
     write_summary,
 )
 from physrnn.systems.spins import SpinSystem, build_system
-from physrnn.vmc.driver import VMC, make_optimizer
-from physrnn.wavefunctions import RNNWavefunction1D
+from physrnn.vmc.driver import VMC
+from physrnn.vmc.factory import build_vmc
 
 __all__ = ["run_vmc_job", "build_vmc", "SUMMARY_KEYS"]
 
@@ -39,7 +46,8 @@ log = logging.getLogger(__name__)
 
 #: Keys of ``summary.json`` written by a VMC run, with their meaning (shown by ``--help``).
 SUMMARY_KEYS: dict[str, str] = {
-    "status": "completed | failed | interrupted",
+    "status": "completed | failed | interrupted | preempted (SIGTERM/SIGUSR1: checkpointed, "
+              "exit code 75)",
     "system": "one-line description of the Hamiltonian",
     "n_sites": "number of sites N",
     "energy": "final variational energy <H> (total) from final_samples fresh exact samples",
@@ -61,23 +69,6 @@ SUMMARY_KEYS: dict[str, str] = {
     "physrnn_version": "package version",
     "git_revision": "git revision of the source (-dirty if modified)",
 }
-
-
-def build_vmc(config: VMCRunConfig, system: SpinSystem, device: torch.device) -> VMC:
-    """Wavefunction, optimiser, schedule and driver for ``config`` on ``device``."""
-    wf = config.wavefunction
-    if system.operator.dtype is not None and "complex" in str(system.operator.dtype) \
-            and not wf.phase:
-        log.warning("the operator is complex but wavefunction.phase = false")
-    model = RNNWavefunction1D(
-        system.n_sites, hidden_size=wf.hidden_size, n_layers=wf.n_layers, cell=wf.cell,
-        phase=wf.phase, dtype=getattr(torch, wf.dtype), seed=config.run.seed,
-    ).to(device)
-    v = config.vmc
-    opt, sched = make_optimizer(model, lr=v.lr, schedule=v.lr_schedule, n_steps=v.n_steps,
-                                lr_final=v.lr_final)
-    return VMC(system.operator, model, n_samples=v.n_samples, optimizer=opt, scheduler=sched,
-               seed=config.run.seed, chunk_size=v.chunk_size, e_inf=system.e_inf)
 
 
 def _results(driver: VMC, system: SpinSystem, ref: Reference | None, est, config,
@@ -105,8 +96,14 @@ def _results(driver: VMC, system: SpinSystem, ref: Reference | None, est, config
     return out
 
 
+class _Preempted(Exception):
+    """Raised by the step callback to leave ``VMC.run`` after a preemption checkpoint."""
+
+
 def _finish(out: Path, driver: VMC, config: VMCRunConfig, results: dict[str, Any],
             ref: Reference | None, command: str, message: str = "") -> None:
+    if not is_main():
+        return
     history = driver.history_arrays()
     write_record(out / "record.h5", config=to_dict(config), config_toml=to_toml(config),
                  history=history, results=results, command=command, status=results["status"],
@@ -141,6 +138,12 @@ def run_vmc_job(
         stop_after: stop (as if interrupted) once this many total steps are done; for tests and
             time-limited jobs. A checkpoint is written and the status is ``"interrupted"``.
 
+    Preemption: inside :func:`physrnn.preempt.handle_preemption` (``physrnn vmc`` installs
+    it), SIGTERM or SIGUSR1 ends the run after the current step with a checkpoint and status
+    ``"preempted"`` (record and summary written, no final estimate); ``resume=True``
+    continues bit-identically (the checkpoint holds the model, optimiser, scheduler, sampling
+    generator, step count and history).
+
     Returns:
         The summary dict (keys documented in :data:`SUMMARY_KEYS`).
 
@@ -158,22 +161,37 @@ def run_vmc_job(
     ckpt_path = out / "checkpoint.pt"
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
+        check_resume_world_size(state, ckpt_path)
         check_resumable(state.get("config", {}), config, ckpt_path, RESUME_FREE)
         driver.load_state_dict(state["driver"])
         log.info("resumed from %s at step %d", ckpt_path, driver.step_count)
 
     def checkpoint() -> None:
-        save_checkpoint(ckpt_path, {"config": to_dict(config), "driver": driver.state_dict()})
-
-    def callback(drv: VMC, rec) -> None:
-        if drv.step_count % config.run.checkpoint_every == 0:
-            checkpoint()
+        if is_main():
+            save_checkpoint(ckpt_path, {"config": to_dict(config), "driver": driver.state_dict(),
+                                        "world_size": get_world_size()})
 
     target = config.vmc.n_steps if stop_after is None else min(stop_after, config.vmc.n_steps)
+
+    def callback(drv: VMC, rec) -> None:
+        stop = any_rank(preempt.requested()) and drv.step_count < target
+        if stop or drv.step_count % config.run.checkpoint_every == 0:
+            checkpoint()
+        if stop:
+            log.warning("preempted (%s) after step %d: checkpoint written to %s",
+                        preempt.signal_name() or "signal", drv.step_count, ckpt_path)
+            raise _Preempted
+
     t0 = time.perf_counter()
     try:
         driver.run(target, progress=progress, callback=callback,
                    reference=None if ref is None else ref.energy)
+    except _Preempted:
+        results = _results(driver, system, ref, None, config, device, "preempted")
+        _finish(out, driver, config, results, ref, command,
+                message=f"preempted by {preempt.signal_name() or 'a signal'} after step "
+                        f"{driver.step_count} of {config.vmc.n_steps}; continue with --resume")
+        return results
     except NonFiniteError as exc:
         results = _results(driver, system, ref, None, config, device, "failed")
         _finish(out, driver, config, results, ref, command, message=str(exc))
