@@ -1,4 +1,4 @@
-"""Reliability: malformed inputs across the command line, and kill -9 during training.
+"""Reliability: malformed inputs across the command line, and kill -9 during training and VMC.
 
 Question 1: does every malformed config, argument or file end in one clear line and a non-zero
 exit, without a traceback and without changing any file that was there before? Each case runs
@@ -15,27 +15,36 @@ directory is expected, an output directory that cannot be written. A case is *ha
 The table lists every case (``names culprit``: the line contains the expected key, file or
 reason; informational) and the JSON has ``bad_inputs_tried`` / ``bad_inputs_handled``.
 
-Question 2: does a training run that is killed with SIGKILL at random moments, and resumed
-each time with ``--resume``, end with exactly the parameters of an uninterrupted run, with no
-file ever unreadable? A tiny ``physrnn train`` (checkpoint every epoch) runs once uninterrupted;
-then the same run is started with ``--resume`` and killed, ``--kills`` times (20; 5 with
-``--quick``), and finally run to completion. 30 % of the kills come at a uniformly random time
-between the start and the end of the first epoch (start-up, data, resume); the others once
-training runs: after the next checkpoint appears, at a uniformly random time within the next
-1.5 epochs (so some land while a checkpoint is being written). After every kill each file of
-the run directory is opened with its reader (``record.h5``: ``read_record``;
-``checkpoint.pt``: ``load_checkpoint``; ``summary.json``: ``json``; ``data.h5``:
-``read_dataset``; PNG: the signature); any failure is a *corruption*. A kill is *survived*
-when nothing is corrupted and the next start continues (it completes, or it is killed again
-before it could fail). The final ``checkpoint.pt`` parameters and the training-loss history
-are compared bit for bit with the uninterrupted run. JSON: ``kills``, ``kills_survived``,
-``corruptions``, ``final_params_equal``, ``kills_mid_write`` (kills that left a temporary
-file, i.e. hit a write in progress).
+Question 2: does a run that is killed with SIGKILL at random moments, and resumed each time
+with ``--resume``, end with exactly the parameters of an uninterrupted run, with no file ever
+unreadable? Two runs are tested the same way (:func:`kill_resume_test`): a tiny
+``physrnn train`` (checkpoint every epoch) and a small ``physrnn vmc`` (TFIM chain, N = 8,
+checkpoint every 5 steps). Each runs once uninterrupted; then the same run is started with
+``--resume`` and killed, ``--kills`` times each (20; 5 with ``--quick``), and finally run to
+completion. A kill comes at one of three kinds of moments: 25 % uniformly at random between
+the start and the end of the first checkpoint period (start-up, data, resume; as start-up
+times vary with the load, at most a period after this start's first new checkpoint); 25 % as soon as
+a new temporary file appears in the run directory, i.e. while a checkpoint (or record) is being
+written; the others once the run is under way: after the next checkpoint appears, at a
+uniformly random time within the next 1.5 checkpoint periods. After every kill each file of the
+run directory is opened with its reader (``record.h5``: ``read_record``; ``checkpoint.pt``:
+``load_checkpoint``; ``summary.json``: ``json``; ``data.h5``: ``read_dataset``; PNG: the
+signature); any failure is a *corruption*. A kill is *survived* when nothing is corrupted and
+the next start continues (it completes, or it is killed again before it could fail). The final
+``checkpoint.pt`` parameters and the history (training loss; VMC energy) are compared bit for
+bit with the uninterrupted run. JSON: ``kills``, ``kills_survived``, ``corruptions``,
+``final_params_equal`` are the *training* run's (as before the VMC test existed);
+``vmc_kills``, ``vmc_kills_survived``, ``vmc_corruptions``, ``vmc_final_params_equal`` the VMC
+run's; details under ``kill`` and ``vmc_kill`` (``kills_mid_write``: kills that left a
+temporary file, i.e. hit a write in progress; ``kills_at_write``: kills aimed at one).
 
-``python benchmarks/reliability.py --quick`` (in-process bad inputs, 5 kills: about a minute
-on 2 loaded cores); the full run (each bad input its own process, 20 kills, about 10 minutes):
-``python benchmarks/reliability.py --json
-benchmarks/results/reliability-$(date +%F)-$(hostname).json``.
+``python benchmarks/reliability.py --quick`` (in-process bad inputs, 5 kills of each run: about
+3 minutes on 2 loaded cores); the full run (each bad input its own process, 20 kills of each
+run, the two kill tests side by side; about 8 minutes): ``python benchmarks/reliability.py
+--json benchmarks/results/reliability-$(date +%F)-$(hostname).json``. On a machine too busy for
+one go, run the parts separately (``--only bad-inputs``, ``--only train-kills``, ``--only
+vmc-kills``, each with its own ``--json``) and combine them with ``--merge A.json B.json
+C.json --json OUT.json``.
 """
 
 from __future__ import annotations
@@ -46,9 +55,7 @@ import io
 import json
 import logging
 import os
-import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -70,6 +77,7 @@ from _common import (  # noqa: E402
     markdown_table,
     write_json,
 )
+from _kill import KillTarget, kill_resume_test  # noqa: E402
 
 log = logging.getLogger("reliability")
 
@@ -105,6 +113,7 @@ BAD_FILES: dict[str, str | bytes] = {
     "odd_periodic_heisenberg.toml": '[system]\nmodel = "heisenberg"\nn_sites = 7\n'
                                     'boundary = "periodic"\n',
     "square_lattice.toml": '[system]\nlattice = "square"\n',
+    "triangular_lattice.toml": '[system]\nlattice = "triangular"\n',
     "unknown_model.toml": '[system]\nmodel = "hubbard"\n',
     "section_not_table.toml": "vmc = 3\n",
     "syntax_error.toml": "[vmc\nlr = 1\n",
@@ -187,6 +196,9 @@ def build_workspace(root: str | Path) -> Path:
     train_cfg = load_config(ws / "train.toml", cls=TrainRunConfig)
     save_checkpoint(ws / "two_ranks" / "checkpoint.pt",
                     {"config": to_dict(train_cfg), "world_size": 2})
+    vmc_cfg = load_config(ws / "vmc.toml")
+    save_checkpoint(ws / "two_ranks_vmc" / "checkpoint.pt",
+                    {"config": to_dict(vmc_cfg), "world_size": 2})
     other = to_dict(train_cfg)
     other["train"]["lr"] = 0.5
     save_checkpoint(ws / "other_config" / "checkpoint.pt", {"config": other})
@@ -239,7 +251,9 @@ def bad_inputs() -> list[BadInput]:
         BadInput("negative seed", _vmc(c + "seed_negative.toml"), "run.seed"),
         BadInput("impossible lattice (odd periodic Heisenberg)",
                  _vmc(c + "odd_periodic_heisenberg.toml"), "bipartite"),
-        BadInput("unsupported lattice", _vmc(c + "square_lattice.toml"), "system.lattice"),
+        BadInput("unsupported lattice", _vmc(c + "triangular_lattice.toml"), "system.lattice"),
+        BadInput("square lattice without its size", _vmc(c + "square_lattice.toml"),
+                 "system.Lx"),
         BadInput("unknown model", _vmc(c + "unknown_model.toml"), "system.model"),
         BadInput("section that is not a table", _vmc(c + "section_not_table.toml"), "vmc"),
         BadInput("TOML syntax error", _vmc(c + "syntax_error.toml"), "TOML"),
@@ -262,6 +276,8 @@ def bad_inputs() -> list[BadInput]:
                  "cannot be written"),
         BadInput("resume from a corrupted checkpoint",
                  _vmc("vmc.toml", "--resume", out="corrupt"), "checkpoint"),
+        BadInput("resume with another world size",
+                 _vmc("vmc.toml", "--resume", out="two_ranks_vmc"), "2 process"),
         BadInput("train: unknown key", _train(c + "train_unknown_key.toml"), "train.epoch"),
         BadInput("train: missing dataset", _train(c + "train_missing_data.toml"),
                  "missing.h5"),
@@ -437,169 +453,179 @@ KILL_TRAIN = ('[data]\npath = "{data}"\ncard = ""\ncontext = 30\nhorizon = 10\ns
               '[eval]\nn_test = 2\nbaselines = ["persistence"]\nfree_run_steps = 200\n'
               'horizon_lyapunov = 1.0\n[run]\nthreads = 1\ncheckpoint_every = 1\nseed = 5\n')
 
-
-def _readable(path: Path) -> str | None:
-    """None if ``path`` opens with its reader, else the reason."""
-    from physrnn.data.hdf5 import read_dataset
-    from physrnn.errors import PhysrnnError
-    from physrnn.records import load_checkpoint, read_record
-
-    try:
-        if path.name == "record.h5":
-            read_record(path)
-        elif path.name == "data.h5":
-            read_dataset(path, load=False).close()
-        elif path.suffix == ".pt":
-            load_checkpoint(path)
-        elif path.suffix == ".json":
-            json.loads(path.read_text())
-        elif path.suffix == ".png":
-            if not path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n"):
-                return "not a PNG"
-    except (PhysrnnError, OSError, ValueError) as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-def _corruptions(run_dir: Path) -> list[str]:
-    return [f"{p.name}: {why}" for p in sorted(run_dir.iterdir())
-            if p.is_file() and not p.name.startswith(".")
-            and (why := _readable(p)) is not None]
-
+#: The killed VMC run: a small TFIM chain, a checkpoint every ``{every}`` steps.
+KILL_VMC = ('[system]\nmodel = "tfim"\nn_sites = 8\nh = 1.0\n[vmc]\nn_steps = {steps}\n'
+            'n_samples = 64\nlr = 0.01\nlr_schedule = "cosine"\nlr_final = 0.001\n'
+            'final_samples = 512\n[wavefunction]\nhidden_size = 8\n'
+            '[run]\nthreads = 1\ncheckpoint_every = {every}\nseed = 7\n')
 
 def kill_test(scratch: Path, *, n_kills: int, epochs: int, seed: int = 0,
               python: str = sys.executable) -> dict[str, Any]:
-    """Kill a training run ``n_kills`` times at random moments; see the module docstring."""
-    import torch
-
-    from physrnn.records import load_checkpoint, read_record
-
+    """Kill a ``physrnn train`` run ``n_kills`` times at random moments (checkpoint every
+    epoch); see the module docstring."""
     scratch.mkdir(parents=True, exist_ok=True)
     _dataset(scratch / "data.h5")
     cfg = scratch / "train.toml"
     cfg.write_text(KILL_TRAIN.format(data=scratch / "data.h5", epochs=epochs))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    target = KillTarget("train", ("train", str(cfg)), scratch,
+                        progress=lambda c: c["trainer"]["epoch"],
+                        params=lambda c: c["trainer"]["model"], history="train_loss",
+                        unit="epoch", period=1, size=epochs)
+    out = kill_resume_test(target, scratch, n_kills=n_kills, seed=seed, python=python)
+    out["epoch_s"] = out["period_s"]
+    return out
 
-    def start(out: Path) -> subprocess.Popen:
-        return subprocess.Popen([python, "-m", "physrnn.cli", "train", str(cfg), "--out",
-                                 str(out), "--quiet", "--resume"], cwd=scratch, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
-    # the uninterrupted reference, timing the start-up (first checkpoint) and an epoch
-    ref = scratch / "reference"
-    t0 = time.monotonic()
-    proc = start(ref)
-    first = None
-    while proc.poll() is None:
-        if first is None and (ref / "checkpoint.pt").exists():
-            first = time.monotonic() - t0
-        time.sleep(0.01)
-    total = time.monotonic() - t0
-    if proc.returncode != 0:
-        raise RuntimeError(f"the reference run failed: {proc.stderr.read()}")
-    hist = read_record(ref / "record.h5").history
-    epoch_s = float(hist["time_s"][-1]) / len(hist["time_s"])
-    startup = max(0.1, (first or total) - epoch_s)
-
-    rng = random.Random(seed)
-    run = scratch / "killed"
-    kills = survived = 0
-    corruptions: list[str] = []
-    failures: list[str] = []
-    events = []
-    pending_kill = False  # a kill whose survival the next start decides
-    ckpt = run / "checkpoint.pt"
-
-    def mtime() -> int | None:
-        try:
-            return ckpt.stat().st_mtime_ns
-        except OSError:
-            return None
-
-    for _ in range(n_kills):
-        blind = rng.random() < 0.3
-        proc = start(run)
-        t_start = time.monotonic()
-        if blind:  # anywhere from start-up (imports, data, resume) into the first epoch
-            delay = rng.uniform(0.0, startup + epoch_s)
-        else:  # once training runs: after a new checkpoint, within the next 1.5 epochs
-            seen = mtime()
-            while proc.poll() is None and mtime() == seen \
-                    and time.monotonic() - t_start < 3 * startup + 10:
-                time.sleep(0.002)
-            delay = time.monotonic() - t_start + rng.uniform(0.0, 1.5 * epoch_s)
-        while proc.poll() is None and time.monotonic() - t_start < delay:
-            time.sleep(0.002)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            if pending_kill:
-                survived += 1  # the previous kill's resume ran until this kill
-            kills += 1
-            bad = _corruptions(run) if run.exists() else []
-            corruptions += [f"kill {kills}: {b}" for b in bad]
-            pending_kill = not bad
-            epoch = None
-            with contextlib.suppress(Exception):
-                epoch = int(load_checkpoint(run / "checkpoint.pt")["trainer"]["epoch"])
-            partial = sorted(p.name for p in run.glob(".*.tmp")) if run.exists() else []
-            events.append({"kill": kills, "after_s": round(delay, 3), "blind": blind,
-                           "epoch": epoch, "corrupted": bad, "mid_write": partial})
-        else:
-            err = proc.stderr.read() if proc.stderr else ""
-            if proc.returncode != 0:
-                failures.append(f"exit {proc.returncode}: {err.strip()[-300:]}")
-                pending_kill = False
-            elif pending_kill:
-                survived += 1
-                pending_kill = False
-            break  # finished before the kill
-    proc = start(run)  # to the end
-    _, err = proc.communicate()
-    if proc.returncode == 0 and pending_kill:
-        survived += 1
-    elif proc.returncode != 0:
-        failures.append(f"exit {proc.returncode}: {err.strip()[-300:]}")
-    corruptions += [f"final: {b}" for b in _corruptions(run)]
-    equal = False
-    if proc.returncode == 0:
-        a = load_checkpoint(ref / "checkpoint.pt")["trainer"]
-        b = load_checkpoint(run / "checkpoint.pt")["trainer"]
-        equal = a["epoch"] == b["epoch"] and all(torch.equal(a["model"][k], b["model"][k])
-                                                 for k in a["model"])
-        ha, hb = read_record(ref / "record.h5").history, read_record(run / "record.h5").history
-        equal = equal and bool((ha["train_loss"] == hb["train_loss"]).all())
-    leftovers = sorted(p.name for p in run.iterdir() if p.name.endswith(".tmp"))
-    return {"kills": kills, "kills_survived": survived, "corruptions": len(corruptions),
-            "kills_mid_write": sum(bool(e["mid_write"]) for e in events),
-            "corruption_list": corruptions, "final_params_equal": equal,
-            "failures": failures, "epochs": epochs, "startup_s": startup,
-            "epoch_s": epoch_s, "reference_s": total, "events": events,
-            "temporary_files_left": leftovers}
+def vmc_kill_test(scratch: Path, *, n_kills: int, steps: int, every: int = 5, seed: int = 0,
+                  python: str = sys.executable) -> dict[str, Any]:
+    """Kill a ``physrnn vmc`` run ``n_kills`` times at random moments (checkpoint every
+    ``every`` steps); see the module docstring."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    cfg = scratch / "vmc.toml"
+    cfg.write_text(KILL_VMC.format(steps=steps, every=every))
+    target = KillTarget("vmc", ("vmc", str(cfg)), scratch,
+                        progress=lambda c: c["driver"]["step_count"],
+                        params=lambda c: c["driver"]["model"], history="energy",
+                        unit="step", period=every, size=steps)
+    return kill_resume_test(target, scratch, n_kills=n_kills, seed=seed + 1, python=python)
 
 
 # --------------------------------------------------------------------------- main
 def parse_args(argv: list[str] | None):
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--kills", type=int, default=None,
-                   help="SIGKILLs of the training run (default 20; 5 with --quick)")
+                   help="SIGKILLs of the training run and of the VMC run, each (default 20; "
+                        "5 with --quick)")
     p.add_argument("--epochs", type=int, default=None,
                    help="epochs of the killed training run (default 60; 25 with --quick)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="steps of the killed VMC run (default 400; 150 with --quick)")
+    p.add_argument("--every", type=int, default=5,
+                   help="checkpoint period of the killed VMC run (steps)")
     p.add_argument("--in-process", action="store_true", default=None,
                    help="run the bad inputs through physrnn.cli.main in this process "
                         "(default with --quick; otherwise each is its own process)")
     p.add_argument("--jobs", type=int, default=2, help="bad-input processes at a time")
     p.add_argument("--skip-kills", action="store_true", help="bad inputs only")
+    p.add_argument("--only", action="append", choices=PARTS, default=None,
+                   help="run only this part (repeatable; default: all three)")
+    p.add_argument("--merge", nargs="+", type=Path, metavar="JSON", default=None,
+                   help="run nothing: combine the --json files of runs of separate --only "
+                        "parts into one report (and --json)")
+    p.add_argument("--serial-kills", action="store_true",
+                   help="run the training and the VMC kill tests one after the other (default: "
+                        "side by side, one process each)")
     p.add_argument("--seed", type=int, default=0, help="seed of the kill times")
     p.add_argument("--keep", type=Path, default=None,
                    help="work in this directory and keep it (default: a temporary one)")
     args = p.parse_args(argv)
     kills = args.kills if args.kills is not None else (5 if args.quick else 20)
     epochs = args.epochs if args.epochs is not None else (25 if args.quick else 60)
+    steps = args.steps if args.steps is not None else (150 if args.quick else 400)
     in_process = args.in_process if args.in_process is not None else args.quick
-    return args, {"kills": kills, "epochs": epochs, "in_process": bool(in_process),
+    parts = list(PARTS) if not args.only else [p for p in PARTS if p in args.only]
+    if args.skip_kills:
+        parts = [p for p in parts if p == "bad-inputs"]
+    return args, {"parts": parts, "kills": kills, "epochs": epochs, "vmc_steps": steps,
+                  "serial_kills": args.serial_kills,
+                  "vmc_checkpoint_every": args.every, "in_process": bool(in_process),
                   "jobs": args.jobs, "seed": args.seed, "quick": args.quick}
+
+
+PARTS = ("bad-inputs", "train-kills", "vmc-kills")
+
+
+def _print_report(rows: list[dict[str, Any]] | None, kill: dict[str, Any],
+                  vmc: dict[str, Any]) -> None:
+    if rows is not None:
+        print()
+        print("## Bad inputs: one clear line, non-zero exit, nothing changed")
+        print()
+        print(markdown_table(rows, [("case", "case"), ("exit", "exit"),
+                                    ("handled", "handled"), ("names_culprit", "names culprit"),
+                                    ("message", "error line", lambda m: m[:90])]))
+        print()
+        print(f"bad inputs tried: {len(rows)}, handled: {sum(r['handled'] for r in rows)}")
+        for r in rows:
+            if not r["handled"]:
+                print(f"NOT HANDLED: {r['case']}: {r['problems']}\n{r['stderr'][-2000:]}")
+    rows_k = []
+    if kill:
+        rows_k.append({"run": f"train ({kill['epochs']} epochs, checkpoint every epoch)", **kill})
+    if vmc:
+        rows_k.append({"run": f"vmc ({vmc['steps']} steps, checkpoint every {vmc['period']})",
+                       **vmc})
+    if rows_k:
+        print()
+        print("## kill -9 during training and VMC, resumed each time")
+        print()
+        print(markdown_table(rows_k, [("run", "run"), ("kills", "kills"),
+                                      ("kills_survived", "kills survived"),
+                                      ("corruptions", "corruptions"),
+                                      ("final_params_equal", "final parameters equal"),
+                                      ("kills_at_write", "kills aimed at a write"),
+                                      ("kills_mid_write", "kills during a write"),
+                                      ("startup_s", "start-up (s)"),
+                                      ("period_s", "checkpoint period (s)")]))
+    for name, res in (("train", kill), ("vmc", vmc)):
+        for c in res.get("corruption_list", []):
+            print(f"CORRUPTED ({name}): {c}")
+        for f in res.get("failures", []):
+            print(f"FAILED ({name}): {f}")
+
+
+def _ok(rows: list[dict[str, Any]] | None, kill: dict[str, Any], vmc: dict[str, Any]) -> bool:
+    good = rows is None or all(r["handled"] for r in rows)
+    return good and all(not k or (k["corruptions"] == 0 and k["final_params_equal"]
+                                  and k["kills_survived"] == k["kills"] and not k["failures"])
+                        for k in (kill, vmc))
+
+
+def _payload(settings: dict[str, Any], rows: list[dict[str, Any]] | None,
+             kill: dict[str, Any], vmc: dict[str, Any], wall: float) -> dict[str, Any]:
+    return {
+        "benchmark": "reliability", "settings": settings,
+        "bad_inputs_tried": None if rows is None else len(rows),
+        "bad_inputs_handled": None if rows is None else sum(r["handled"] for r in rows),
+        "kills": kill.get("kills"), "kills_survived": kill.get("kills_survived"),
+        "corruptions": kill.get("corruptions"),
+        "final_params_equal": kill.get("final_params_equal"),
+        "vmc_kills": vmc.get("kills"), "vmc_kills_survived": vmc.get("kills_survived"),
+        "vmc_corruptions": vmc.get("corruptions"),
+        "vmc_final_params_equal": vmc.get("final_params_equal"),
+        "rows": rows, "kill": kill, "vmc_kill": vmc, "wall_s": wall,
+        "machine": machine_info(import_jax=False),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
+
+
+def merge_parts(paths: list[Path]) -> tuple[dict[str, Any], list[dict[str, Any]] | None,
+                                            dict[str, Any], dict[str, Any], float]:
+    """Combine the JSON files of runs of separate ``--only`` parts (each part from exactly one
+    file): ``(settings, rows, kill, vmc, wall)``; ``settings["merged_from"]`` lists the files."""
+    rows, kill, vmc, wall = None, {}, {}, 0.0
+    seen: dict[str, str] = {}
+    sources = []
+    for path in paths:
+        d = json.loads(Path(path).read_text())
+        parts = d["settings"].get("parts") or [  # older files: what they hold
+            part for part, key in zip(PARTS, ("rows", "kill", "vmc_kill"), strict=True)
+            if d.get(key)]
+        for part in parts:
+            if part in seen:
+                raise SystemExit(f"--merge: part {part} is in {seen[part]} and {path}")
+            seen[part] = str(path)
+        if "bad-inputs" in parts:
+            rows = d["rows"]
+        if "train-kills" in parts:
+            kill = d["kill"]
+        if "vmc-kills" in parts:
+            vmc = d["vmc_kill"]
+        wall += float(d["wall_s"])
+        sources.append({"file": Path(path).name, "parts": parts, "wall_s": d["wall_s"],
+                        "load_average": d.get("load_average"), "settings": d["settings"]})
+    settings = {**sources[0]["settings"], "parts": [p for p in PARTS if p in seen],
+                "merged_from": sources}
+    return settings, rows, kill, vmc, wall
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -607,6 +633,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         limit_threads(args.threads)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    if args.merge:
+        s, rows, kill, vmc, wall = merge_parts(args.merge)
+        _print_report(rows, kill, vmc)
+        print(f"\nwall time {wall:.0f} s in {len(args.merge)} parts ({', '.join(s['parts'])})")
+        if args.json is not None:
+            write_json(args.json, _payload(s, rows, kill, vmc, wall))
+        return 0 if _ok(rows, kill, vmc) and len(s["parts"]) == len(PARTS) else 1
+    parts = s["parts"]
     wall0 = time.perf_counter()
     tmp = None
     if args.keep is not None:
@@ -616,59 +650,34 @@ def main(argv: list[str] | None = None) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="physrnn-reliability-")
         root = Path(tmp.name)
     try:
-        print(f"Reliability: bad inputs ({'in-process' if s['in_process'] else 'processes'})"
-              + ("" if args.skip_kills else f", {s['kills']} SIGKILLs of a {s['epochs']}-epoch "
-                 "training run"), flush=True)
-        rows = run_bad_inputs(root / "bad", in_process=s["in_process"], jobs=s["jobs"])
-        handled = sum(r["handled"] for r in rows)
-        print()
-        print("## Bad inputs: one clear line, non-zero exit, nothing changed")
-        print()
-        print(markdown_table(rows, [("case", "case"), ("exit", "exit"),
-                                    ("handled", "handled"), ("names_culprit", "names culprit"),
-                                    ("message", "error line", lambda m: m[:90])]))
-        print()
-        print(f"bad inputs tried: {len(rows)}, handled: {handled}")
-        for r in rows:
-            if not r["handled"]:
-                print(f"NOT HANDLED: {r['case']}: {r['problems']}\n{r['stderr'][-2000:]}")
+        print(f"Reliability ({', '.join(parts)}): bad inputs "
+              f"({'in-process' if s['in_process'] else 'processes'}), {s['kills']} SIGKILLs of "
+              f"a {s['epochs']}-epoch training run and of a {s['vmc_steps']}-step VMC run",
+              flush=True)
+        rows = None
+        if "bad-inputs" in parts:
+            rows = run_bad_inputs(root / "bad", in_process=s["in_process"], jobs=s["jobs"])
         kill: dict[str, Any] = {}
-        if not args.skip_kills:
-            kill = kill_test(root / "kill", n_kills=s["kills"], epochs=s["epochs"],
-                             seed=s["seed"])
-            print()
-            print("## kill -9 during training, resumed each time")
-            print()
-            print(markdown_table([kill], [("kills", "kills"),
-                                          ("kills_survived", "kills survived"),
-                                          ("corruptions", "corruptions"),
-                                          ("final_params_equal", "final parameters equal"),
-                                          ("kills_mid_write", "kills during a write"),
-                                          ("epochs", "epochs"), ("startup_s", "start-up (s)"),
-                                          ("epoch_s", "epoch (s)")]))
-            for c in kill["corruption_list"]:
-                print(f"CORRUPTED: {c}")
-            for f in kill["failures"]:
-                print(f"FAILED: {f}")
+        vmc: dict[str, Any] = {}
+        # the two kill tests run side by side (each parent mostly waits on its child)
+        with ThreadPoolExecutor(1 if args.serial_kills else 2) as pool:
+            f_train = pool.submit(kill_test, root / "kill", n_kills=s["kills"],
+                                  epochs=s["epochs"], seed=s["seed"]) \
+                if "train-kills" in parts else None
+            f_vmc = pool.submit(vmc_kill_test, root / "vmc-kill", n_kills=s["kills"],
+                                steps=s["vmc_steps"], every=s["vmc_checkpoint_every"],
+                                seed=s["seed"]) if "vmc-kills" in parts else None
+            kill = f_train.result() if f_train is not None else {}
+            vmc = f_vmc.result() if f_vmc is not None else {}
+        _print_report(rows, kill, vmc)
         wall = time.perf_counter() - wall0
         print(f"\nwall time {wall:.0f} s")
         if args.json is not None:
-            write_json(args.json, {
-                "benchmark": "reliability", "settings": s,
-                "bad_inputs_tried": len(rows), "bad_inputs_handled": handled,
-                "kills": kill.get("kills"), "kills_survived": kill.get("kills_survived"),
-                "corruptions": kill.get("corruptions"),
-                "final_params_equal": kill.get("final_params_equal"),
-                "rows": rows, "kill": kill, "wall_s": wall,
-                "machine": machine_info(import_jax=False),
-                "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None})
+            write_json(args.json, _payload(s, rows, kill, vmc, wall))
     finally:
         if tmp is not None:
             tmp.cleanup()
-    ok = handled == len(rows) and (args.skip_kills or (
-        kill["corruptions"] == 0 and kill["final_params_equal"]
-        and kill["kills_survived"] == kill["kills"]))
-    return 0 if ok else 1
+    return 0 if _ok(rows, kill, vmc) else 1
 
 
 if __name__ == "__main__":

@@ -121,7 +121,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="train an RNN forecaster and score it against baselines",
                        description="Train a recurrent forecaster on a simulated-dynamics dataset "
                                    "(teacher forcing, then closed-loop rollout), then score it "
-                                   "and every configured baseline on the test split.",
+                                   "and every configured baseline on the test split. Started "
+                                   "as R processes (torchrun --nproc-per-node R -m physrnn.cli "
+                                   "train ..., or srun), training is data-parallel: "
+                                   "data.batch_size is per process, rank 0 writes the outputs.",
                        epilog=_train_summary_help())
     t.add_argument("config", type=Path, help="TOML config (see examples/forecast_*.toml)")
     _add_run_options(t, out_required=True)
@@ -253,6 +256,7 @@ def _print_table(summary: dict) -> None:
 
 
 def _cmd_vmc(args: argparse.Namespace, *, quickstart: bool) -> int:
+    from physrnn import preempt
     from physrnn.config import load_config
     from physrnn.vmc.job import run_vmc_job
 
@@ -264,8 +268,12 @@ def _cmd_vmc(args: argparse.Namespace, *, quickstart: bool) -> int:
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path("physrnn-runs") / f"{args.command}-{stamp}"
     command = "physrnn " + " ".join(sys.argv[1:]) if sys.argv else f"physrnn {args.command}"
-    summary = run_vmc_job(config, out, overwrite=args.overwrite, resume=args.resume,
-                          progress=False if args.quiet else None, command=command)
+    with preempt.handle_preemption():
+        summary = run_vmc_job(config, out, overwrite=args.overwrite, resume=args.resume,
+                              progress=False if args.quiet else None, command=command)
+        signame = preempt.signal_name()
+    if summary.get("status") == "preempted":
+        return _preempted(signame, f"step {summary.get('n_steps')}", out)
     _print_table(summary)
     print(f"\nwrote {out}/record.h5, summary.json, energy.png")
     if quickstart and summary.get("rel_error") is not None:
@@ -288,6 +296,14 @@ def _print_forecast_table(rows: list[dict]) -> None:
               f"{f(r.get('psd_longrun'), '.3f')} |")
 
 
+def _preempted(signame: str, where: str, out: Path) -> int:
+    """Report a preempted run on stderr; returns :data:`PREEMPTED_EXIT_CODE`."""
+    print(f"physrnn: preempted by {signame or 'a signal'} after {where}; checkpoint written to "
+          f"{out}/checkpoint.pt (continue with --resume); exit code {PREEMPTED_EXIT_CODE}",
+          file=sys.stderr)
+    return PREEMPTED_EXIT_CODE
+
+
 def _single_process_only(command: str) -> None:
     """Refuse a multi-process launch of a job that runs on one process (it would have every
     rank write the same files)."""
@@ -304,21 +320,28 @@ def _single_process_only(command: str) -> None:
 def _cmd_train(args: argparse.Namespace) -> int:
     from physrnn import preempt
     from physrnn.config import load_config
+    from physrnn.distributed import cleanup, init_distributed
     from physrnn.train.config import TrainRunConfig
     from physrnn.train.job import run_train_job
 
-    _single_process_only("train")
     config = load_config(args.config, overrides=args.overrides, cls=TrainRunConfig)
     command = "physrnn " + " ".join(sys.argv[1:])
-    with preempt.handle_preemption():
-        summary = run_train_job(config, args.out, overwrite=args.overwrite, resume=args.resume,
-                                progress=False if args.quiet else None, command=command)
-        signame = preempt.signal_name()
+    # several processes (torchrun, srun): data-parallel training, rank 0 writes and prints
+    info = init_distributed()
+    try:
+        with preempt.handle_preemption():
+            summary = run_train_job(config, args.out, overwrite=args.overwrite,
+                                    resume=args.resume, command=command,
+                                    progress=False if args.quiet or not info.is_main else None)
+            signame = preempt.signal_name()
+    finally:
+        cleanup()
     if summary.get("status") == "preempted":
-        print(f"physrnn: preempted by {signame or 'a signal'} after epoch "
-              f"{summary.get('epochs')}; checkpoint written to {args.out}/checkpoint.pt "
-              f"(continue with --resume); exit code {PREEMPTED_EXIT_CODE}", file=sys.stderr)
-        return PREEMPTED_EXIT_CODE
+        if not info.is_main:
+            return PREEMPTED_EXIT_CODE
+        return _preempted(signame, f"epoch {summary.get('epochs')}", args.out)
+    if not info.is_main:
+        return 0
     _print_forecast_table(summary.get("table", []))
     print(f"\nwrote {args.out}/record.h5, summary.json, training.png, nrmse.png, forecasts.png")
     return 0

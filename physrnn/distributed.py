@@ -77,6 +77,9 @@ __all__ = [
     "any_rank",
     "broadcast_object",
     "barrier",
+    "all_gather_cat",
+    "broadcast_tensors",
+    "check_resume_world_size",
     "cleanup",
 ]
 
@@ -524,6 +527,56 @@ def barrier() -> None:
         _collective("barrier", dist.barrier)
 
 
+def all_gather_cat(tensor: torch.Tensor) -> torch.Tensor:
+    """Every rank's ``tensor`` concatenated along dim 0 in rank order, on every rank.
+
+    The ranks may pass different lengths along dim 0 (the other dims and the dtype must agree);
+    the result is on ``tensor``'s device. Without a process group, a copy.
+
+    Args:
+        tensor: ``(n_r, ...)`` on rank ``r``.
+
+    Returns:
+        ``(sum_r n_r, ...)``, rank 0's rows first.
+
+    Raises:
+        DistributedError: another rank died or the collective timed out.
+    """
+    t = tensor.detach()
+    if not is_distributed():
+        return t.clone()
+    if t.is_complex():  # gathered as (..., 2) real pairs
+        return torch.view_as_complex(all_gather_cat(torch.view_as_real(t)).contiguous())
+    world, device = get_world_size(), t.device
+    comm = _comm_device()
+    size = torch.tensor([t.shape[0]], dtype=torch.int64, device=comm)
+    sizes = [torch.zeros_like(size) for _ in range(world)]
+    _collective("all_gather_cat", lambda: dist.all_gather(sizes, size))
+    counts = [int(c.item()) for c in sizes]
+    longest = max(counts)
+    buf = torch.zeros((longest, *t.shape[1:]), dtype=t.dtype, device=comm)
+    buf[: t.shape[0]] = t
+    parts = [torch.empty_like(buf) for _ in range(world)]
+    _collective("all_gather_cat", lambda: dist.all_gather(parts, buf))
+    return torch.cat([part[:c] for part, c in zip(parts, counts, strict=True)]).to(device)
+
+
+def broadcast_tensors(tensors: list[torch.Tensor], src: int = 0) -> None:
+    """Overwrite ``tensors`` in place with rank ``src``'s values (no-op without a group).
+
+    Every rank passes tensors of the same shapes and dtypes in the same order (e.g. a model's
+    parameters, to start every rank from rank 0's initialisation).
+    """
+    if not is_distributed():
+        return
+    comm = _comm_device()
+    with torch.no_grad():
+        for t in tensors:
+            buf = t.detach().to(comm, copy=True).contiguous()
+            _collective("broadcast_tensors", lambda b=buf: dist.broadcast(b, src=src))
+            t.copy_(buf.to(t.device))
+
+
 # --------------------------------------------------------------------------- devices
 def _local_rank() -> int:
     if _INFO is not None:
@@ -552,3 +605,20 @@ def resolve_device(name: str | torch.device) -> torch.device:
     if name == "cuda" and is_distributed():
         return torch.device("cuda", _local_rank() % max(1, torch.cuda.device_count()))
     return torch.device(name)
+
+
+def check_resume_world_size(state: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
+    """Refuse to resume a checkpoint ``state`` written by a different number of processes.
+
+    ``state["world_size"]`` (1 when absent, as in checkpoints of one-process runs) must equal
+    this job's world size: data shards and per-rank random streams depend on it.
+
+    Raises:
+        ConfigError: the numbers differ (the message names both).
+    """
+    saved = int(state.get("world_size", 1))
+    now = get_world_size()
+    if saved != now:
+        raise ConfigError(f"cannot resume from {path}: it was written by a run of {saved} "
+                          f"process(es) and this run has {now}; resume with the same number "
+                          "of processes (the data split and random streams depend on it)")

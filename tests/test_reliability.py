@@ -69,10 +69,14 @@ def test_reliability_benchmark_kills_and_json(tmp_path):
     from benchmarks.reliability import main
 
     out = tmp_path / "r.json"
-    assert main(["--quick", "--kills", "3", "--epochs", "12", "--json", str(out)]) == 0
+    assert main(["--quick", "--kills", "3", "--epochs", "12", "--steps", "60", "--json",
+                 str(out)]) == 0
     payload = json.loads(out.read_text())
     for key in ("bad_inputs_tried", "bad_inputs_handled", "kills", "kills_survived",
-                "corruptions"):
+                "corruptions", "vmc_kills", "vmc_kills_survived", "vmc_corruptions",
+                "vmc_final_params_equal"):
         assert key in payload
     assert payload["bad_inputs_handled"] == payload["bad_inputs_tried"] >= 30
     assert payload["corruptions"] == 0 and payload["final_params_equal"]
+    assert payload["vmc_corruptions"] == 0 and payload["vmc_final_params_equal"]
+    assert payload["vmc_kills_survived"] == payload["vmc_kills"] >= 1

@@ -25,7 +25,14 @@ from physrnn import preempt
 from physrnn.config import RESUME_FREE, check_resumable, to_dict, to_toml
 from physrnn.data.datasets import make_loaders
 from physrnn.data.hdf5 import TrajectoryData, read_dataset
-from physrnn.distributed import any_rank, get_world_size, resolve_device
+from physrnn.distributed import (
+    any_rank,
+    check_resume_world_size,
+    get_world_size,
+    is_distributed,
+    is_main,
+    resolve_device,
+)
 from physrnn.errors import ConfigError, RecordError
 from physrnn.nn.recurrent import RecurrentForecaster, TorchForecaster
 from physrnn.records import (
@@ -40,6 +47,12 @@ from physrnn.records import (
 from physrnn.train.config import TrainRunConfig
 from physrnn.train.evaluate import evaluate_forecasters, forecast_windows
 from physrnn.train.loop import RolloutSchedule, Trainer
+from physrnn.train.parallel import (
+    make_data_parallel,
+    rank_rng_states,
+    restore_rank_rng,
+    run_on_main,
+)
 from physrnn.train.readout import ReadoutFit
 from physrnn.vmc.driver import make_optimizer
 
@@ -350,15 +363,25 @@ def run_train_job(
     it), SIGTERM or SIGUSR1 ends the run after the current epoch with a checkpoint and status
     ``"preempted"``; ``resume=True`` continues bit-identically.
 
+    Several processes: when a ``torch.distributed`` process group of ``R > 1`` ranks is
+    running (:func:`physrnn.distributed.init_distributed`, as ``physrnn train`` does under
+    ``torchrun`` or ``srun``), every rank calls this function and training is data-parallel
+    (:mod:`physrnn.train.parallel`): ``data.batch_size`` is the per-rank batch, the global
+    batch is ``R`` times larger, and the run matches a one-process run with batch
+    ``R * data.batch_size`` to rounding. Rank 0 alone prepares the output directory, generates
+    the dataset, writes checkpoints, records and figures, and refits and scores the model;
+    the other ranks return a summary without the table.
+
     Returns:
         The summary dict (keys in :data:`TRAIN_SUMMARY_KEYS`) with the full table under
         ``"table"``.
     """
-    out = prepare_output_dir(out, overwrite=overwrite, resume=resume)
+    main = is_main()
+    out = run_on_main(prepare_output_dir, out, overwrite=overwrite, resume=resume)
     if config.run.threads:
         torch.set_num_threads(config.run.threads)
     device = resolve_device(config.run.device)
-    path = _dataset_path(config, out, progress)
+    path = run_on_main(_dataset_path, config, out, progress)
     d = config.data
     loaders = make_loaders(path, context=d.context, horizon=d.horizon, stride=d.stride,
                            batch_size=d.batch_size, num_workers=d.num_workers,
@@ -367,20 +390,26 @@ def run_train_job(
         raise ConfigError(f"{path}: the train split is empty")
     data = read_dataset(path)
     trainer = _build(config, data.n_state, device, loaders["train"])
+    train_loader, val_loader = make_data_parallel(trainer, loaders["train"], loaders.get("val"))
+    if not main:
+        progress = False
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.exists():
         saved = load_checkpoint(ckpt)
-        _check_world_size(saved, ckpt)
+        check_resume_world_size(saved, ckpt)
         check_resumable(saved.get("config", {}), config, ckpt,
                         RESUME_FREE | {(sec, k) for sec in ("eval", "readout")
                                        for k in to_dict(config)[sec]})
         trainer.resume(ckpt)
+        restore_rank_rng(trainer, saved)
         log.info("resumed from %s at epoch %d", ckpt, trainer.epoch)
     saved_epoch = {"epoch": -1}  # the epoch of the newest checkpoint of this process
 
     def checkpoint(tr: Trainer) -> None:
-        save_checkpoint(ckpt, {"config": to_dict(config), "trainer": tr.state_dict(),
-                               "world_size": get_world_size()})
+        extra = rank_rng_states(tr)  # every rank's own RNG stream (a collective; {} alone)
+        if main:
+            save_checkpoint(ckpt, {"config": to_dict(config), "trainer": tr.state_dict(),
+                                   "world_size": get_world_size(), **extra})
         saved_epoch["epoch"] = tr.epoch
 
     preempted = {"stop": False}
@@ -397,32 +426,39 @@ def run_train_job(
     try:
         epochs = config.train.epochs if stop_after is None else min(stop_after,
                                                                     config.train.epochs)
-        trainer.fit(loaders["train"], loaders.get("val"), epochs=epochs,
-                    callbacks=(callback,), progress=progress)
+        trainer.fit(train_loader, val_loader, epochs=epochs, callbacks=(callback,),
+                    progress=progress)
     except KeyboardInterrupt:
         # a checkpoint of the last completed epoch is an exact resume point: keep it; without
-        # one, save the current (mid-epoch) state so that the work is not lost
-        if saved_epoch["epoch"] != trainer.epoch:
+        # one, save the current (mid-epoch) state so that the work is not lost (one process
+        # only: the ranks of a job may be interrupted at different points, and a collective
+        # here could wait for a rank that is gone)
+        if saved_epoch["epoch"] != trainer.epoch and not is_distributed():
             checkpoint(trainer)
         summary = _summary(config, [], trainer, data, len(loaders["train"].dataset),
                            "interrupted")
-        _write_outputs(out, config, trainer, [], {}, summary, command,
-                       message="interrupted by the user")
+        if main:
+            _write_outputs(out, config, trainer, [], {}, summary, command,
+                           message="interrupted by the user")
         raise
     checkpoint(trainer)  # after fit: early stopping may have restored the best weights
     if preempted["stop"] and trainer.epoch < config.train.epochs and not trainer.stopped:
         summary = _summary(config, [], trainer, data, len(loaders["train"].dataset),
                            "preempted")
-        _write_outputs(out, config, trainer, [], {}, summary, command,
-                       message=f"preempted by {preempt.signal_name() or 'a signal'} after "
-                               f"epoch {trainer.epoch} of {config.train.epochs}; continue "
-                               "with --resume")
+        if main:
+            _write_outputs(out, config, trainer, [], {}, summary, command,
+                           message=f"preempted by {preempt.signal_name() or 'a signal'} after "
+                                   f"epoch {trainer.epoch} of {config.train.epochs}; continue "
+                                   "with --resume")
         return summary
     if trainer.epoch < config.train.epochs and not (trainer.stop_training or trainer.stopped):
         summary = _summary(config, [], trainer, data, len(loaders["train"].dataset),
                            "interrupted")
-        _write_outputs(out, config, trainer, [], {}, summary, command)
+        if main:
+            _write_outputs(out, config, trainer, [], {}, summary, command)
         return summary
+    if not main:  # rank 0 refits, scores and writes; the others are done
+        return _summary(config, [], trainer, data, len(loaders["train"].dataset), "completed")
     model, fit = trainer.model, None
     if config.readout.features != "none":
         model, fit = refit_readout(config, trainer.model, data)
@@ -434,16 +470,6 @@ def run_train_job(
         summary.update(readout_ridge=fit.ridge, readout_one_step_rmse=fit.one_step_rmse)
     _write_outputs(out, config, trainer, rows, extras, summary, command)
     return summary
-
-
-def _check_world_size(state: dict[str, Any], path: Path) -> None:
-    """Refuse to resume a checkpoint written by a different number of processes."""
-    saved = int(state.get("world_size", 1))
-    now = get_world_size()
-    if saved != now:
-        raise ConfigError(f"cannot resume from {path}: it was written by a run of {saved} "
-                          f"process(es) and this run has {now}; resume with the same number "
-                          "of processes (the data split and random streams depend on it)")
 
 
 def load_trained(run_dir: str | Path, *, overrides: list[str] | None = None):

@@ -297,6 +297,7 @@ class Trainer:
         self.bad_epochs = 0
         self.stopped = False
         self.stop_training = False  # a callback may set it to end fit() after this epoch
+        self.parallel: Any = None  # data-parallel reductions, see physrnn.train.parallel
 
     # ------------------------------------------------------------------ helpers
     def _param_dtype(self) -> torch.dtype:
@@ -505,7 +506,11 @@ class Trainer:
                                  f"horizon {target.shape[1]}; lengthen the horizon or lower "
                                  "k_max")
             self.optimizer.zero_grad(set_to_none=True)
-            loss = float(self.batch_loss(context, target, k, backward=True))
+            if self.parallel is not None:  # data-parallel: the global batch's gradients
+                loss, n = self.parallel.batch(self, loader, i, context, target, k)
+            else:
+                loss = float(self.batch_loss(context, target, k, backward=True))
+                n = context.shape[0]
             if not math.isfinite(loss):
                 bad = int((~torch.isfinite(context)).sum() + (~torch.isfinite(target)).sum())
                 hint = (f"; the batch itself holds {bad} non-finite values (check the data)"
@@ -527,7 +532,6 @@ class Trainer:
                 self.optimizer.step()
             if self.scheduler is not None and self.scheduler_step == "batch":
                 self.scheduler.step()
-            n = context.shape[0]
             loss_sum += loss * n
             n_sum += n
         if n_sum == 0:
@@ -562,6 +566,8 @@ class Trainer:
                     n_sum += context.shape[0]
         finally:
             self.model.train(was_training)
+        if self.parallel is not None:  # a sharded loader: sums over the ranks
+            total, n_sum = self.parallel.reduce_eval(loader, total, n_sum)
         if n_sum == 0:
             raise ValueError("the validation loader yielded no batches")
         return total / n_sum

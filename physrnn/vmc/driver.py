@@ -7,6 +7,12 @@ variance-reduced energy gradient
 
 implemented as the surrogate loss ``2 Re mean(conj(log psi) * (E_loc - <E_loc>).detach())``.
 
+Data parallelism: started under ``torchrun``/``srun`` after
+:func:`physrnn.distributed.init_distributed`, the driver splits ``n_samples`` (the total per
+step) over the ranks, reduces the statistics and gradients, and keeps the parameters
+identical on every rank; ``deterministic=True`` makes runs on different numbers of processes
+bit-identical. See :mod:`physrnn.vmc.parallel`.
+
 A step samples with the model's prefix cache (when it supports one and it fits in memory),
 computes the local energies from the compiled operator by prefix reuse
 (:func:`physrnn.vmc.estimators.local_energies`), and back-propagates the surrogate loss in
@@ -27,7 +33,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from physrnn.distributed import DistributedError, is_main
 from physrnn.errors import NonFiniteError
+from physrnn.vmc import parallel
 from physrnn.vmc.estimators import (
     MEMORY_FRACTION,
     EnergyStats,
@@ -102,7 +110,8 @@ class VMC:
         operator: the Hamiltonian, a netket operator on spin-1/2 sites (or a
             :class:`ConnectedOperator`).
         model: the wavefunction; must have ``model.n_sites == operator.hilbert.size``.
-        n_samples: exact samples per step.
+        n_samples: exact samples per step, the **total** over all ranks in a data-parallel
+            run (each of ``R`` ranks draws ``n_samples / R``, see :mod:`physrnn.vmc.parallel`).
         optimizer: a torch optimizer over ``model.parameters()``; Adam(lr=1e-2) if ``None``.
         scheduler: an optional learning-rate scheduler, stepped once per VMC step.
         seed: seed of the sampling stream (a private ``torch.Generator``).
@@ -118,6 +127,19 @@ class VMC:
             ``torch.optim.SGD(lr=eta)`` for plain imaginary-time steps of size ``eta``).
         annealing: a :class:`~physrnn.vmc.annealing.AnnealingSchedule`; step ``k`` minimises
             the free energy ``<E> - T(k) S`` with the exact entropy of the model.
+        deterministic: split each step's samples into ``blocks`` fixed blocks, each with its
+            own random stream, evaluated separately and reduced in block order: on CPU the run
+            is then bit-identical on any number of processes that divides ``blocks`` (one
+            process included). Slower than the default when a rank holds several blocks.
+        blocks: number of blocks of the deterministic mode (default: the world size).
+        check_sync: in a multi-process run, check every ``check_sync`` steps that the
+            parameters are bitwise equal on all ranks (a debugging aid; 0: never).
+
+    In a multi-process run (a process group started by
+    :func:`physrnn.distributed.init_distributed`), building the driver is a collective: the
+    settings are compared between ranks and rank 0's parameters are broadcast. Every rank then
+    calls :meth:`step`/:meth:`run`/:meth:`estimate` in step; a rank that dies makes the others
+    raise :class:`~physrnn.distributed.DistributedError` within the process group's timeout.
 
     Example:
         >>> from physrnn.systems.spins import tfim_chain
@@ -142,6 +164,9 @@ class VMC:
         grad_chunk_size: int | None = None,
         sr: Any = None,
         annealing: Any = None,
+        deterministic: bool = False,
+        blocks: int | None = None,
+        check_sync: int = 0,
     ) -> None:
         self.operator = operator if isinstance(operator, ConnectedOperator) else \
             ConnectedOperator(operator)
@@ -177,11 +202,48 @@ class VMC:
         self.step_count = 0
         self.elapsed_s = 0.0
         self.history: list[StepRecord] = []
+        if check_sync < 0:
+            raise ValueError(f"check_sync must be >= 0, got {check_sync}")
+        self.check_sync = int(check_sync)
+        #: Blocks and ranks of a data-parallel or deterministic run; None: one plain process.
+        self.layout = parallel.make_layout(self.n_samples, deterministic, blocks)
+        if self.layout is not None:
+            parallel.setup(self)
 
     # ------------------------------------------------------------------ one step
     def step(self) -> StepRecord:
-        """Sample, estimate the energy, take one optimiser step; returns what was measured."""
+        """Sample, estimate the energy, take one optimiser step; returns what was measured.
+
+        In a multi-process run every rank must call it; the record is the same on every rank
+        (statistics of all ranks' samples), except ``time_s``.
+        """
         t0 = time.perf_counter()
+        if self.layout is None:
+            stats = self._gradient()
+        else:
+            stats = parallel.gradient_step(self)
+        grad_norm = self._grad_norm()
+        if not math.isfinite(grad_norm):
+            raise NonFiniteError(f"gradient is NaN or infinite at step {self.step_count + 1} "
+                                 f"(energy {stats.mean:.6g}); parameters left unchanged")
+        lr = float(self.optimizer.param_groups[0]["lr"])
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.step_count += 1
+        if (self.layout is not None and self.check_sync
+                and self.step_count % self.check_sync == 0
+                and not parallel.parameters_in_sync(self.model)):
+            raise DistributedError(f"parameters differ between ranks after step "
+                                   f"{self.step_count}")
+        self.elapsed_s += time.perf_counter() - t0
+        rec = StepRecord(self.step_count, stats.mean, stats.error, stats.variance, stats.imag,
+                         lr, grad_norm, self.elapsed_s)
+        self.history.append(rec)
+        return rec
+
+    def _gradient(self) -> EnergyStats:
+        """One process: sample, local energies, gradient (or SR direction) into ``p.grad``."""
         s, cache = self._sample(self.n_samples, self.generator)
         log_psi_s = None
         if self.method == "scratch" or not self.model.supports_prefix:
@@ -201,20 +263,7 @@ class VMC:
             apply_direction(self.model, delta)
         else:
             self._surrogate_backward(s, target - target.mean())
-        grad_norm = self._grad_norm()
-        if not math.isfinite(grad_norm):
-            raise NonFiniteError(f"gradient is NaN or infinite at step {self.step_count + 1} "
-                                 f"(energy {stats.mean:.6g}); parameters left unchanged")
-        lr = float(self.optimizer.param_groups[0]["lr"])
-        self.optimizer.step()
-        if self.scheduler is not None:
-            self.scheduler.step()
-        self.step_count += 1
-        self.elapsed_s += time.perf_counter() - t0
-        rec = StepRecord(self.step_count, stats.mean, stats.error, stats.variance, stats.imag,
-                         lr, grad_norm, self.elapsed_s)
-        self.history.append(rec)
-        return rec
+        return stats
 
     def _annealed(self, s: torch.Tensor, e_loc: torch.Tensor,
                   log_psi_s: torch.Tensor | None) -> torch.Tensor:
@@ -233,12 +282,16 @@ class VMC:
         self.free_energy = float(target.real.mean())
         return target
 
-    def _surrogate_backward(self, s: torch.Tensor, centred: torch.Tensor) -> None:
-        """Gradient of ``2 Re mean(conj(log psi) centred)``, one chunk of samples at a time
-        (memory ``O(chunk N d_h)``); accumulated into ``p.grad``."""
-        n = s.shape[0]
+    def _surrogate_backward(self, s: torch.Tensor, centred: torch.Tensor,
+                            n_total: int | None = None) -> None:
+        """Gradient of ``2 Re sum(conj(log psi) centred) / n_total``, one chunk of samples at a
+        time (memory ``O(chunk N d_h)``); accumulated into ``p.grad``.
+
+        ``s`` ``(n, N)``, ``centred`` ``(n,)``; ``n_total`` defaults to ``n`` (the mean).
+        """
+        n = s.shape[0] if n_total is None else int(n_total)
         per_chunk = self.grad_chunk_size or max(1, GRAD_ROWS // self.model.n_sites)
-        for start in range(0, n, per_chunk):
+        for start in range(0, s.shape[0], per_chunk):
             log_psi = self.model.log_psi(s[start:start + per_chunk])
             c = centred[start:start + per_chunk]
             if log_psi.is_complex():
@@ -282,6 +335,8 @@ class VMC:
             The history as arrays, see :meth:`history_arrays`.
         """
         disable = None if progress is None else not progress
+        if not is_main():
+            disable = True
         bar = tqdm(total=n_steps, initial=self.step_count, disable=disable, desc="vmc",
                    dynamic_ncols=True, leave=True)
         try:
@@ -311,8 +366,11 @@ class VMC:
         """Energy of the current state from ``n_samples`` fresh exact samples (float64).
 
         Uses a generator derived from ``(seed, step_count)``, so evaluation never perturbs the
-        training stream and is reproducible.
+        training stream and is reproducible. In a multi-process run ``n_samples`` is the total
+        (every rank must call it) and the statistics are those of all ranks' samples.
         """
+        if self.layout is not None:
+            return parallel.estimate(self, n_samples, batch_size)
         gen = torch.Generator(device=self.model.device)
         seed = np.random.SeedSequence([self.seed, self.step_count, 1]).generate_state(1)[0]
         gen.manual_seed(int(seed))
@@ -328,7 +386,10 @@ class VMC:
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue bit-identically: model, optimiser, scheduler, RNG."""
+        """Everything needed to continue bit-identically: model, optimiser, scheduler, RNG.
+
+        In a data-parallel or deterministic run the sampling streams derive from
+        ``(seed, step_count)``, so rank 0's state resumes every rank."""
         return {
             "step_count": self.step_count,
             "elapsed_s": self.elapsed_s,

@@ -387,6 +387,14 @@ class SRStep:
                   e_loc: torch.Tensor) -> tuple[torch.Tensor, str]:
         """``(delta, mode used)``, with the norm clipping applied."""
         O = per_sample_log_psi_grads(model, s, chunk_size=self.chunk_size)
+        return self.solve(O, e_loc)
+
+    def solve(self, O: torch.Tensor, e_loc: torch.Tensor) -> tuple[torch.Tensor, str]:
+        """``(delta, mode used)`` from a Jacobian ``O`` ``(n, p)`` and ``e_loc`` ``(n,)``.
+
+        :meth:`direction` without the Jacobian; a data-parallel run gathers the rows of ``O``
+        from every rank first (:mod:`physrnn.vmc.parallel`).
+        """
         mode = self.mode
         if mode == "auto":
             rows = O.shape[0] * (2 if O.is_complex() else 1)
