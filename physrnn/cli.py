@@ -111,8 +111,11 @@ def _parser() -> argparse.ArgumentParser:
     _add_run_options(q, out_required=False)
 
     v = sub.add_parser("vmc", formatter_class=fmt, help="variational Monte Carlo from a config",
-                       description="Variational Monte Carlo ground state of a spin chain "
-                                   "described by a TOML config (see examples/).",
+                       description="Variational Monte Carlo ground state of a spin chain or "
+                                   "square lattice described by a TOML config (see "
+                                   "examples/). Started as R processes (torchrun "
+                                   "--nproc-per-node R -m physrnn.cli vmc ..., or srun), the "
+                                   "samples of every step are shared by the ranks.",
                        epilog=_summary_help())
     v.add_argument("config", type=Path, help="TOML config file")
     _add_run_options(v, out_required=True)
@@ -258,20 +261,30 @@ def _print_table(summary: dict) -> None:
 def _cmd_vmc(args: argparse.Namespace, *, quickstart: bool) -> int:
     from physrnn import preempt
     from physrnn.config import load_config
+    from physrnn.distributed import cleanup, init_distributed
     from physrnn.vmc.job import run_vmc_job
 
-    _single_process_only(args.command)
+    if quickstart:
+        _single_process_only(args.command)
     overrides = (QUICKSTART_OVERRIDES if quickstart else []) + args.overrides
     config = load_config(None if quickstart else args.config, overrides=overrides)
     out = args.out
-    if out is None:
+    if out is None:  # quickstart only (vmc requires --out)
         stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         out = Path("physrnn-runs") / f"{args.command}-{stamp}"
     command = "physrnn " + " ".join(sys.argv[1:]) if sys.argv else f"physrnn {args.command}"
-    with preempt.handle_preemption():
-        summary = run_vmc_job(config, out, overwrite=args.overwrite, resume=args.resume,
-                              progress=False if args.quiet else None, command=command)
-        signame = preempt.signal_name()
+    # several processes (torchrun, srun): data-parallel VMC, rank 0 writes and prints
+    info = init_distributed()
+    try:
+        with preempt.handle_preemption():
+            summary = run_vmc_job(config, out, overwrite=args.overwrite, resume=args.resume,
+                                  progress=False if args.quiet or not info.is_main else None,
+                                  command=command)
+            signame = preempt.signal_name()
+    finally:
+        cleanup()
+    if not info.is_main:
+        return {"preempted": PREEMPTED_EXIT_CODE, "completed": 0}.get(summary.get("status"), 3)
     if summary.get("status") == "preempted":
         return _preempted(signame, f"step {summary.get('n_steps')}", out)
     _print_table(summary)

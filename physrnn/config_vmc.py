@@ -212,6 +212,10 @@ class VMCConfig:
         T0: initial temperature (energy units) of the annealing.
         annealing_warmup: steps held at ``T0``.
         annealing_steps: steps over which ``T`` falls from ``T0`` to 0.
+        deterministic: split each step's samples into ``blocks`` blocks with their own random
+            streams, reduced in block order: the run is then bit-identical on CPU for any
+            number of processes dividing ``blocks`` (:mod:`physrnn.vmc.parallel`).
+        blocks: blocks of the deterministic mode (0: the number of processes).
     """
 
     n_steps: int = 1000
@@ -231,6 +235,8 @@ class VMCConfig:
     T0: float = 1.0
     annealing_warmup: int = 0
     annealing_steps: int = 100
+    deterministic: bool = False
+    blocks: int = 0
 
     def __post_init__(self) -> None:
         _require(self.n_steps >= 1, "n_steps", f"must be >= 1, got {self.n_steps}")
@@ -251,6 +257,12 @@ class VMCConfig:
                  f"must be >= 0, got {self.annealing_warmup}")
         _require(self.annealing_steps >= 1, "annealing_steps",
                  f"must be >= 1, got {self.annealing_steps}")
+        _require(self.blocks >= 0, "blocks", f"must be >= 0 (0: one per process), got "
+                 f"{self.blocks}")
+        _require(self.blocks == 0 or self.deterministic, "blocks",
+                 "blocks is a setting of the deterministic mode: set deterministic = true")
+        _require(self.blocks <= self.n_samples, "blocks",
+                 f"more blocks ({self.blocks}) than samples per step ({self.n_samples})")
         end = self.annealing_warmup + self.annealing_steps
         _require(self.annealing == "none" or end <= self.n_steps, "annealing_steps",
                  f"the temperature reaches 0 after annealing_warmup + annealing_steps = {end} "

@@ -81,6 +81,7 @@ __all__ = [
     "broadcast_tensors",
     "check_resume_world_size",
     "cleanup",
+    "run_on_main",
 ]
 
 log = logging.getLogger(__name__)
@@ -622,3 +623,25 @@ def check_resume_world_size(state: Mapping[str, Any], path: str | os.PathLike[st
         raise ConfigError(f"cannot resume from {path}: it was written by a run of {saved} "
                           f"process(es) and this run has {now}; resume with the same number "
                           "of processes (the data split and random streams depend on it)")
+
+
+def run_on_main(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``fn`` on rank 0 only and give every rank its result (or raise its error there).
+
+    For steps that touch the file system (preparing the output directory, generating the
+    dataset): the other ranks wait, then get the same result or the same exception, so every
+    rank fails together instead of one waiting for a collective that never comes.
+    """
+    if not is_distributed():
+        return fn(*args, **kwargs)
+    result: Any = None
+    error: BaseException | None = None
+    if is_main():
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - re-raised on every rank below
+            error = exc
+    result, error = broadcast_object((result, error))
+    if error is not None:
+        raise error
+    return result

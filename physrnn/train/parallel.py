@@ -63,14 +63,14 @@ Example (what :func:`physrnn.train.job.run_train_job` does under ``torchrun``)::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
 from torch.utils.data import BatchSampler, DataLoader, Sampler
 
-from physrnn.distributed import (
+from physrnn.distributed import (  # noqa: F401 - run_on_main re-exported
     DistributedError,
     all_gather_cat,
     all_reduce_sum,
@@ -81,6 +81,7 @@ from physrnn.distributed import (
     is_distributed,
     is_main,
     rank_seed,
+    run_on_main,
 )
 
 if TYPE_CHECKING:
@@ -90,8 +91,6 @@ __all__ = ["ShardedBatchSampler", "DataParallel", "shard_bounds", "share_bounds"
            "make_data_parallel", "run_on_main", "rank_rng_states", "restore_rank_rng"]
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 
 def shard_bounds(m: int, rank: int, world_size: int) -> tuple[int, int]:
@@ -404,28 +403,6 @@ def make_data_parallel(trainer: Trainer, train_loader: DataLoader,
 
 
 # --------------------------------------------------------------------------- job helpers
-def run_on_main(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run ``fn`` on rank 0 only and give every rank its result (or raise its error there).
-
-    For steps that touch the file system (preparing the output directory, generating the
-    dataset): the other ranks wait, then get the same result or the same exception, so every
-    rank fails together instead of one waiting for a collective that never comes.
-    """
-    if not is_distributed():
-        return fn(*args, **kwargs)
-    result: Any = None
-    error: BaseException | None = None
-    if is_main():
-        try:
-            result = fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - re-raised on every rank below
-            error = exc
-    result, error = broadcast_object((result, error))
-    if error is not None:
-        raise error
-    return result
-
-
 def _all_gather_object(obj: Any) -> list[Any]:
     out: list[Any] = [None] * get_world_size()
     try:

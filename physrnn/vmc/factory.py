@@ -188,4 +188,5 @@ def build_vmc(config: Any, system: SpinSystem, device: torch.device) -> VMC:
     opt, sched = build_optimizer(model, v)
     return VMC(system.operator, model, n_samples=v.n_samples, optimizer=opt, scheduler=sched,
                seed=config.run.seed, chunk_size=v.chunk_size, e_inf=system.e_inf,
-               sr=build_sr(v), annealing=build_annealing(v))
+               sr=build_sr(v), annealing=build_annealing(v), deterministic=v.deterministic,
+               blocks=v.blocks or None)

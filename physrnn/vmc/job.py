@@ -25,8 +25,9 @@ from physrnn.distributed import (
     get_world_size,
     is_main,
     resolve_device,
+    run_on_main,
 )
-from physrnn.errors import NonFiniteError
+from physrnn.errors import ConfigError, NonFiniteError
 from physrnn.plotting import plot_vmc_history
 from physrnn.records import (
     load_checkpoint,
@@ -144,6 +145,13 @@ def run_vmc_job(
     continues bit-identically (the checkpoint holds the model, optimiser, scheduler, sampling
     generator, step count and history).
 
+    Several processes: under a ``torch.distributed`` process group of ``R > 1`` ranks
+    (``physrnn vmc`` started by ``torchrun`` or ``srun``) every rank calls this function and
+    VMC is data-parallel (:mod:`physrnn.vmc.parallel`): ``vmc.n_samples`` is the total per
+    step, each rank draws ``n_samples / R``; rank 0 alone prepares the output directory and
+    writes checkpoints, the record, the summary and the figure. ``vmc.deterministic = true``
+    makes the run bit-identical to one process with the same ``vmc.blocks``.
+
     Returns:
         The summary dict (keys documented in :data:`SUMMARY_KEYS`).
 
@@ -151,7 +159,12 @@ def run_vmc_job(
         NonFiniteError: NaN/inf energy or gradient; the last good checkpoint is kept and a
             record with status ``"failed"`` is written.
     """
-    out = prepare_output_dir(out, overwrite=overwrite, resume=resume)
+    world = get_world_size()
+    blocks = config.vmc.blocks
+    if config.vmc.deterministic and blocks and blocks % world:
+        raise ConfigError(f"key 'vmc.blocks': {blocks} blocks cannot be shared evenly by "
+                          f"{world} processes; use a multiple of {world}")
+    out = run_on_main(prepare_output_dir, out, overwrite=overwrite, resume=resume)
     if config.run.threads:
         torch.set_num_threads(config.run.threads)
     device = resolve_device(config.run.device)
