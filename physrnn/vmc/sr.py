@@ -298,7 +298,8 @@ def solve_sr(
         y = _cg(lambda v: x @ (x.T @ v) + diag_shift * v, rhs, tol=cg_tol, maxiter=maxiter)
     else:
         k = x @ x.T
-        y = _dense_solve(k + diag_shift * torch.eye(rows, dtype=k.dtype), rhs, solver, rcond)
+        eye = torch.eye(rows, dtype=k.dtype, device=k.device)
+        y = _dense_solve(k + diag_shift * eye, rhs, solver, rcond)
     return x.T @ y
 
 

@@ -1,0 +1,578 @@
+"""Reproduce the RNN-wavefunction ground-state energies of Hibat-Allah et al. with physrnn.
+
+Question: how close does physrnn's VMC (``RNNWavefunction1D`` / ``RNNWavefunction2D``, exact
+sampling, ``physrnn.vmc.VMC``) get to the exact or published ground-state energies of the
+systems of Hibat-Allah et al., PRR 2, 023358 (2020) and arXiv 2207.14314, in how much wall
+time, on which hardware?
+
+Systems and references (``benchmarks/_reproduce_rows.py``; totals; TFIM in Pauli units,
+Heisenberg and J1-J2 in S units, ``S = sigma / 2``): TFIM chain h = 1, N = 20 and 100 (free
+fermions); Heisenberg chain N = 100 (DMRG); J1-J2 chain N = 100 at J2 = 0.2 (DMRG) and 0.5
+(Majumdar-Ghosh, exact); Heisenberg square 4x4 (``nk.exact.lanczos_ed``) and 6x6 (published
+ED), open and periodic; TFIM square 4x4 h = 3 (ED) and 12x12 h = 3 (published); Heisenberg
+10x10 open (published QMC). The 4x4 open Heisenberg row is run twice, with Adam and with
+minSR (``physrnn.vmc.sr.SRStep``, plain SGD steps along the SR direction), at the same time
+budget.
+
+Per row: the energy and its standard error from ``--final-samples`` fresh exact samples,
+``relative_error = (E - E_ref) / |E_ref|``, the V-score ``N Var(E_loc) / E^2`` (Wu et al.,
+Science 2024; ``E_inf = 0``), the training wall time, the steps done and the full number of
+steps, and whether ``|relative_error| <= target``. Training stops after the row's full number
+of steps or after ``--budget-s`` seconds (``--budget-large-s`` for the rows that need a GPU at
+full scale), whichever comes first; the learning-rate schedule (cosine, ``lr`` to
+``lr_final``) and the annealing temperature follow the *fraction of the run done*, the larger
+of steps / full steps and time / budget, so that a time-limited run still ends at
+``lr_final`` and zero temperature. When the target is missed, the tail of the training curve
+(the last half of the steps, in 8 windows) is fitted by a power law ``|E - E_ref| ~ step^b``
+in log-log, and the steps and time (at the measured seconds per step) needed for the target
+are **extrapolated**; ``no trend`` when the fit does not decrease (exponent above -0.2) or
+fewer than 4 windows lie above the reference, ``noise-limited`` when the remaining distance
+is below 3 times the windows' statistical error.
+
+``--preset full`` (default on CUDA) runs the settings of the row table (hidden 50-500, 500
+samples per step, 2,000-20,000 steps: close to the papers' scale, not their exact protocol);
+``--preset cpu`` (default on CPU) keeps the steps but uses smaller models and batches; every
+row says what was reduced.
+
+Run::
+
+    python benchmarks/reproduce_rnn_wavefunctions.py --quick          # smoke check, < 1 min
+    python benchmarks/reproduce_rnn_wavefunctions.py --threads 1 --budget-s 90 \\
+        --json benchmarks/results/reproduce_rnn_wavefunctions-$(date +%F)-cpu2.json
+    python benchmarks/reproduce_rnn_wavefunctions.py --device cuda --budget-s 0 --json ...
+
+``--rows "heisenberg 4x4 obc,tfim chain N=20 h=1"`` selects rows by name; ``--seed``,
+``--final-samples`` and ``--device`` as usual; ``--budget-s 0`` removes the time limit.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import (  # noqa: E402
+    VMC_VERSION_KEYS,
+    base_parser,
+    limit_threads,
+    machine_info,
+    markdown_table,
+    print_footer,
+    write_json,
+)
+from benchmarks._reproduce_rows import (  # noqa: E402
+    QUICK_ROWS,
+    QUICK_SETTINGS,
+    ROWS,
+    RowSpec,
+    row_names,
+)
+
+COLUMNS = [
+    ("system", "system"),
+    ("optimizer", "optimiser"),
+    ("hidden", "d_h"),
+    ("n_samples", "samples/step"),
+    ("steps", "steps done/full"),
+    ("energy", "energy"),
+    ("error", "error"),
+    ("reference", "reference", ".10g"),
+    ("reference_kind", "ref. kind"),
+    ("relative_error", "rel. error"),
+    ("relative_error_err", "rel. error σ"),
+    ("v_score", "V-score"),
+    ("target", "target", ".0e"),
+    ("target_reached", "reached"),
+    ("wall_s", "train wall s"),
+    ("extrapolated_steps", "steps for target (extrap.)"),
+    ("extrapolated_time", "time for target (extrap.)"),
+    ("device", "device"),
+]
+
+CURVE_POINTS = 400  # most points of the stored convergence curve (window means)
+MIN_DECAY = -0.2  # a fitted exponent above this is reported as "no trend"
+
+
+class RunClock:
+    """Fraction of a run done: the larger of steps / full steps and time / budget."""
+
+    def __init__(self, n_steps: int, budget_s: float | None) -> None:
+        self.n_steps = max(int(n_steps), 1)
+        self.budget_s = budget_s if budget_s and budget_s > 0 else None
+        self.t0: float | None = None
+
+    def start(self) -> None:
+        """Start the wall clock (call just before the first step)."""
+        self.t0 = time.perf_counter()
+
+    def elapsed(self) -> float:
+        """Seconds since :meth:`start` (0 before)."""
+        return 0.0 if self.t0 is None else time.perf_counter() - self.t0
+
+    def fraction(self, step: int) -> float:
+        """Fraction in ``[0, 1]`` of the run done after ``step`` steps."""
+        f = step / self.n_steps
+        if self.budget_s is not None:
+            f = max(f, self.elapsed() / self.budget_s)
+        return min(f, 1.0)
+
+    def out_of_time(self) -> bool:
+        """The time budget is spent."""
+        return self.budget_s is not None and self.elapsed() >= self.budget_s
+
+
+# ----------------------------------------------------------------------------- building blocks
+def build_system(spec: RowSpec) -> Any:
+    """The :class:`~physrnn.systems.spins.SpinSystem` of a row."""
+    from physrnn.systems.spins import heisenberg_chain, tfim_chain
+    from physrnn.systems.spins2d import heisenberg_square, j1j2_chain, tfim_square
+
+    chain = len(spec.size) == 1
+    if spec.model == "tfim":
+        return (tfim_chain(spec.size[0], spec.h, boundary=spec.boundary) if chain
+                else tfim_square(*spec.size, h=spec.h, boundary=spec.boundary))
+    if spec.model == "heisenberg":
+        return (heisenberg_chain(spec.size[0], boundary=spec.boundary,
+                                 marshall_sign=spec.marshall) if chain
+                else heisenberg_square(*spec.size, boundary=spec.boundary,
+                                       marshall_sign=spec.marshall))
+    if spec.model == "j1j2" and chain:
+        return j1j2_chain(spec.size[0], spec.J2, boundary=spec.boundary,
+                          marshall_sign=spec.marshall)
+    raise ValueError(f"no builder for {spec.model} on {spec.size}")
+
+
+def reference_of(spec: RowSpec, system: Any) -> tuple[float | None, str | None, str | None]:
+    """``(energy, kind, source)``; exact ones computed here and checked against REFERENCES.md."""
+    ref = spec.reference
+    if ref is None:
+        return None, None, "no reference"
+    energy = ref.energy
+    if ref.kind == "analytic" and energy is None:
+        from physrnn.baselines.analytic import tfim_chain_energy
+
+        energy = tfim_chain_energy(system.n_sites, spec.h, boundary=spec.boundary)
+    elif ref.kind == "exact" and energy is None:
+        import netket as nk
+
+        energy = float(nk.exact.lanczos_ed(system.operator, k=1)[0])
+    if ref.check is not None and abs(energy - ref.check) > 1e-8 * abs(ref.check):
+        raise RuntimeError(f"{spec.name}: computed reference {energy!r} disagrees with the "
+                           f"published {ref.check!r}")
+    return float(energy), ref.kind, ref.source
+
+
+def build_model(spec: RowSpec, cfg: dict[str, Any], seed: int, device: Any) -> Any:
+    """The RNN wavefunction of a row, on ``device``."""
+    from physrnn.wavefunctions import RNNWavefunction1D
+    from physrnn.wavefunctions.rnn2d import RNNWavefunction2D
+
+    if len(spec.size) == 1:
+        model = RNNWavefunction1D(spec.size[0], hidden_size=cfg["hidden"],
+                                  n_layers=cfg["layers"], cell=spec.cell, phase=spec.phase,
+                                  seed=seed)
+    else:
+        model = RNNWavefunction2D(*spec.size, hidden_size=cfg["hidden"], cell=spec.cell,
+                                  boundary=spec.boundary, phase=spec.phase,
+                                  magnetisation=spec.magnetisation, seed=seed)
+    return model.to(device)
+
+
+def minsr_solver(device: Any) -> str:
+    """The minSR solver: ``"cholesky"`` on every device."""
+    return "cholesky"
+
+
+def build_driver(spec: RowSpec, cfg: dict[str, Any], system: Any, model: Any, seed: int,
+                 clock: RunClock) -> Any:
+    """``VMC`` with Adam or minSR + SGD, the clock-driven cosine schedule and annealing."""
+    import torch
+
+    from physrnn.vmc import VMC
+    from physrnn.vmc.annealing import AnnealingSchedule
+    from physrnn.vmc.sr import SRStep
+
+    lr, lr_final = float(cfg["lr"]), float(cfg["lr_final"])
+
+    def factor(step: int) -> float:
+        f = clock.fraction(step)
+        return (lr_final + 0.5 * (lr - lr_final) * (1.0 + math.cos(math.pi * f))) / lr
+
+    sr = None
+    if spec.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+    elif spec.optimizer == "minsr":
+        opt = torch.optim.SGD(model.parameters(), lr=lr)
+        # physrnn.vmc.sr.solve_sr builds the minSR shift with torch.eye on the CPU, which
+        # fails for CUDA tensors; conjugate gradients avoid that matrix (same solution).
+        sr = SRStep(diag_shift=float(cfg["diag_shift"]), mode="minsr",
+                    solver=minsr_solver(model.device))
+    else:
+        raise ValueError(f"unknown optimizer {spec.optimizer!r}")
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    annealing = None
+    if spec.annealing is not None:
+        t0, warm, anneal = spec.annealing
+        n = clock.n_steps
+        table = AnnealingSchedule(T0=t0, n_warmup=int(warm * n), n_anneal=int(anneal * n))
+
+        def annealing(step: int) -> float:
+            return table(int(clock.fraction(step) * n))
+
+    return VMC(system.operator, model, n_samples=cfg["n_samples"], optimizer=opt,
+               scheduler=sched, seed=seed, e_inf=system.e_inf, sr=sr, annealing=annealing)
+
+
+# ----------------------------------------------------------------------------- extrapolation
+def window_means(steps: Any, energies: Any, n_windows: int) -> tuple[Any, Any]:
+    """Mean step and mean energy of ``n_windows`` consecutive, equal windows."""
+    import numpy as np
+
+    parts = np.array_split(np.arange(len(steps)), min(n_windows, len(steps)))
+    return (np.array([steps[p].mean() for p in parts if len(p)]),
+            np.array([energies[p].mean() for p in parts if len(p)]))
+
+
+def extrapolate(steps: Any, energies: Any, reference: float | None, target: float,
+                s_per_step: float, errors: Any = None, n_windows: int = 8) -> dict[str, Any]:
+    """Power-law fit of ``|E - E_ref| / |E_ref|`` over the last half of the curve.
+
+    Args:
+        steps, energies: the training curve (per step).
+        errors: per-step standard errors of the energies, to tell a trend from noise.
+
+    Returns ``status``: ``"fit"``, ``"no trend"`` (fewer than 4 windows above the reference,
+    or an exponent above :data:`MIN_DECAY`), ``"noise-limited"`` (the windows' distance to
+    the reference is below 3 times their statistical error, or the fit already crosses the
+    target within the steps done), ``"too few steps"`` or ``"no reference"``; for a fit the
+    exponent ``b`` of ``rel ~ step^b``, the ``steps_needed`` and ``time_needed_s`` for
+    ``target`` at ``s_per_step``. An extrapolation, not a measurement.
+    """
+    import numpy as np
+
+    if reference is None:
+        return {"status": "no reference"}
+    steps = np.asarray(steps, dtype=float)
+    energies = np.asarray(energies, dtype=float)
+    if len(steps) < 2 * n_windows:
+        return {"status": "too few steps", "n_steps": len(steps)}
+    tail = steps >= steps[-1] / 2
+    x, e = window_means(steps[tail], energies[tail], n_windows)
+    rel = (e - reference) / abs(reference)
+    out: dict[str, Any] = {"windows_step": x, "windows_rel_error": rel}
+    if errors is not None:
+        err = np.asarray(errors, dtype=float)[tail]
+        parts = np.array_split(np.arange(len(err)), len(x))
+        noise = np.array([math.sqrt((err[p] ** 2).sum()) / len(p) for p in parts])
+        out["windows_rel_noise"] = noise / abs(reference)
+        if np.median(rel) < 3 * np.median(out["windows_rel_noise"]):
+            return {**out, "status": "noise-limited"}
+    keep = rel > 0
+    if keep.sum() < 4 or x[keep].max() / x[keep].min() < 1.2:
+        return {**out, "status": "no trend"}
+    b, a = np.polyfit(np.log(x[keep]), np.log(rel[keep]), 1)
+    out.update(exponent=float(b), log_prefactor=float(a))
+    if not b < MIN_DECAY:  # flat, rising, or too slow to mean anything
+        return {**out, "status": "no trend"}
+    needed = math.exp((math.log(target) - a) / b)
+    if needed <= steps[-1]:  # the fit says "done", the measured energy disagrees
+        return {**out, "status": "noise-limited", "steps_needed": needed}
+    return {**out, "status": "fit", "steps_needed": needed,
+            "time_needed_s": needed * s_per_step}
+
+
+def thin_curve(history: dict[str, Any], n_points: int = CURVE_POINTS) -> dict[str, list]:
+    """The training curve as window means (at most ``n_points`` windows)."""
+    import numpy as np
+
+    steps = history["step"].astype(float)
+    x, e = window_means(steps, history["energy"], n_points)
+    _, var = window_means(steps, history["variance"], n_points)
+    _, t = window_means(steps, history["time_s"], n_points)
+    return {"step": x.tolist(), "energy": e.tolist(), "variance": var.tolist(),
+            "time_s": t.tolist(), "points_are": "means over windows of consecutive steps",
+            "n_steps": int(len(steps)), "last_energy": float(np.asarray(history["energy"])[-1])}
+
+
+def _human_time(seconds: float | None) -> str | None:
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    for unit, size in (("y", 3.156e7), ("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.3g} s"
+
+
+# ----------------------------------------------------------------------------- one row
+def run_row(spec: RowSpec, cfg: dict[str, Any], full: dict[str, Any], *, budget_s: float | None,
+            final_samples: int, seed: int, device: Any, device_label: str) -> dict[str, Any]:
+    """Train one row and measure it; returns the JSON row."""
+    from physrnn.errors import NonFiniteError
+
+    system = build_system(spec)
+    reference, ref_kind, ref_source = reference_of(spec, system)
+    model = build_model(spec, cfg, seed, device)
+    clock = RunClock(cfg["n_steps"], budget_s)
+    vmc = build_driver(spec, cfg, system, model, seed, clock)
+    failure = None
+    clock.start()
+    try:
+        while vmc.step_count < cfg["n_steps"] and not clock.out_of_time():
+            vmc.step()
+    except NonFiniteError as err:
+        failure = str(err)
+    wall_s = clock.elapsed()
+    history = vmc.history_arrays()
+    done = vmc.step_count
+    s_per_step = vmc.elapsed_s / done if done else math.nan
+
+    t0 = time.perf_counter()
+    est = vmc.estimate(final_samples)
+    eval_s = time.perf_counter() - t0
+    n = system.n_sites
+    rel = rel_err = None
+    if reference is not None:
+        rel = (est.mean - reference) / abs(reference)
+        rel_err = est.error / abs(reference)
+    reached = rel is not None and abs(rel) <= spec.target
+    extra = ({"status": "target reached"} if reached else
+             extrapolate(history["step"], history["energy"], reference, spec.target,
+                         s_per_step, history["error"]) if done else {"status": "no steps"})
+
+    reduced = [f"{done} of {full['n_steps']} steps"] if done < full["n_steps"] else []
+    reduced += [f"{key} {cfg[key]:g} of {full[key]:g}"
+                for key in ("hidden", "n_samples", "layers", "lr") if cfg[key] != full[key]]
+    if spec.optimizer == "minsr":
+        opt_text = (f"minSR ({minsr_solver(device)}) + SGD lr {cfg['lr']:g}->"
+                    f"{cfg['lr_final']:g}, shift {cfg['diag_shift']:g}")
+    else:
+        opt_text = f"Adam lr {cfg['lr']:g}->{cfg['lr_final']:g} (cosine)"
+    if spec.annealing is not None:
+        opt_text += f" + annealing T0={spec.annealing[0]:g}"
+    pub = spec.published_rnn
+    fit = extra.get("status") == "fit"
+    return {
+        "system": spec.name,
+        "units": system.units,
+        "n_sites": n,
+        "optimizer": ("minSR" if spec.optimizer == "minsr" else "Adam")
+        + (" + annealing" if spec.annealing is not None else ""),
+        "optimizer_detail": opt_text,
+        "annealing": spec.annealing,
+        "cell": spec.cell,
+        "hidden": cfg["hidden"],
+        "layers": cfg["layers"] if len(spec.size) == 1 else 1,
+        "phase": spec.phase,
+        "marshall": spec.marshall,
+        "magnetisation": spec.magnetisation,
+        "n_parameters": int(model.n_parameters),
+        "n_samples": cfg["n_samples"],
+        "steps_done": done,
+        "steps_full": full["n_steps"],
+        "steps": f"{done}/{full['n_steps']}",
+        "full_setting": full,
+        "run_setting": cfg,
+        "reduced": (("reduced: " + ", ".join(reduced) + f", {device_label}") if reduced
+                    else None),
+        "energy": est.mean,
+        "error": est.error,
+        "variance": est.variance,
+        "energy_per_site": est.mean / n,
+        "final_samples": est.n_samples,
+        "reference": reference,
+        "reference_per_site": None if reference is None else reference / n,
+        "reference_kind": ref_kind,
+        "reference_source": ref_source,
+        "published_rnn_energy": None if pub is None else pub[0],
+        "published_rnn_error": None if pub is None else pub[1],
+        "published_rnn_source": None if pub is None else pub[2],
+        "published_rnn_relative_error": (None if pub is None or reference is None
+                                         else (pub[0] - reference) / abs(reference)),
+        "relative_error": rel,
+        "relative_error_err": rel_err,
+        "v_score": est.v_score(n, system.e_inf),
+        "target": spec.target,
+        "target_reached": reached,
+        "wall_s": wall_s,
+        "s_per_step": s_per_step,
+        "eval_s": eval_s,
+        "budget_s": budget_s,
+        "failure": failure,
+        "extrapolation": extra,
+        "extrapolated_steps": (f"{extra['steps_needed']:.3g}" if fit else
+                               None if reached else extra.get("status")),
+        "extrapolated_time": _human_time(extra.get("time_needed_s")) if fit else None,
+        "device": device_label,
+        "note": spec.note,
+        "curve": thin_curve(history) if done else None,
+    }
+
+
+# ----------------------------------------------------------------------------- command line
+def _parser() -> Any:
+    parser = base_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=str, default="all",
+                        help="comma-separated row names, or 'all'; names: "
+                             + "; ".join(row_names()))
+    parser.add_argument("--preset", choices=("auto", "full", "cpu"), default="auto",
+                        help="model and batch sizes: full (the row table), cpu (smaller), "
+                             "auto (full on CUDA, cpu otherwise)")
+    parser.add_argument("--budget-s", type=float, default=300.0,
+                        help="training time limit per row in seconds (0: none)")
+    parser.add_argument("--budget-large-s", type=float, default=None,
+                        help="time limit of the rows that need a GPU at full scale "
+                             "(default: --budget-s)")
+    parser.add_argument("--final-samples", type=int, default=10_000,
+                        help="fresh samples for the final energy of each row")
+    parser.add_argument("--seed", type=int, default=0, help="seed of models and sampling")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    return parser
+
+
+def select_rows(text: str, quick: bool) -> list[RowSpec]:
+    """The rows named in ``text`` (``"all"``: every row), in table order."""
+    if quick:
+        names = list(QUICK_ROWS) if text == "all" else [t.strip() for t in text.split(",")]
+    else:
+        names = row_names() if text == "all" else [t.strip() for t in text.split(",")]
+    unknown = [name for name in names if name not in row_names()]
+    if unknown:
+        raise SystemExit(f"--rows: unknown {unknown}; known: {row_names()}")
+    return [row for row in ROWS if row.name in names]
+
+
+def _device_label(device: Any) -> str:
+    """``"NVIDIA H100 (CUDA)"`` or ``"CPU <model>, <threads> thr"``."""
+    import platform
+
+    import torch
+
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA)"
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU {name}, {torch.get_num_threads()} thr"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the selected rows, print the table, write the JSON."""
+    args = _parser().parse_args(argv)
+    if args.threads is not None:
+        limit_threads(args.threads)  # before anything imports jax / netket
+    if args.final_samples < 2:
+        raise SystemExit("--final-samples must be >= 2")
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+
+    import torch
+
+    from physrnn.distributed import resolve_device
+
+    device = resolve_device(args.device)
+    preset = args.preset if args.preset != "auto" else ("full" if device.type == "cuda"
+                                                        else "cpu")
+    budget = args.budget_s if args.budget_s > 0 else None
+    budget_large = budget if args.budget_large_s is None else (args.budget_large_s or None)
+    final_samples = 500 if args.quick else args.final_samples
+    if args.quick:
+        budget = budget_large = min(budget or 20.0, 20.0)
+    label = _device_label(device)
+    rows_spec = select_rows(args.rows, args.quick)
+    print(f"# {len(rows_spec)} rows on {label}; preset {'quick' if args.quick else preset}; "
+          f"budget {budget} s per row ({budget_large} s for large rows); final estimate from "
+          f"{final_samples} samples; torch threads {torch.get_num_threads()}", flush=True)
+
+    rows: list[dict[str, Any]] = []
+    t_start = time.perf_counter()
+    machine = machine_info() if args.json is not None else {}
+    settings = {
+        "preset": "quick" if args.quick else preset,
+        "budget_s": budget,
+        "budget_large_s": budget_large,
+        "final_samples": final_samples,
+        "seed": args.seed,
+        "device": str(device),
+        "threads": args.threads,
+        "schedule": "cosine lr -> lr_final over the fraction of the run done "
+                    "(max of steps / full steps and time / budget)",
+        "relative_error": "(E - E_ref) / |E_ref|",
+        "v_score": "N Var(E_loc) / E^2 (E_inf = 0), Var with ddof = 1",
+        "extrapolation": "power law fit of |E - E_ref| / |E_ref| vs step over the last half "
+                         "of the training curve (8 window means); an extrapolation, not a "
+                         "measurement",
+        "load_average_before": load_before,
+    }
+
+    def payload(done_rows: list[dict[str, Any]], complete: bool) -> dict[str, Any]:
+        load_now = os.getloadavg() if hasattr(os, "getloadavg") else None
+        return {
+            "benchmark": "reproduce_rnn_wavefunctions",
+            "question": "physrnn VMC energies beside the exact / published ground-state "
+                        "energies of PRR 2, 023358 (2020) and arXiv 2207.14314",
+            "quick": bool(args.quick),
+            "complete": complete,
+            "settings": {**settings, "load_average_after": load_now,
+                         "total_s": time.perf_counter() - t_start},
+            "rows": done_rows,
+            "machine": machine,
+            "versions": {k: machine.get(k) for k in VMC_VERSION_KEYS},
+        }
+
+    for spec in rows_spec:
+        full = spec.settings("full")
+        cfg = {**spec.settings(preset), **(QUICK_SETTINGS if args.quick else {})}
+        print(f"# {spec.name} ({spec.optimizer}) ...", file=sys.stderr, flush=True)
+        row = run_row(spec, cfg, full, budget_s=budget_large if spec.large else budget,
+                      final_samples=final_samples, seed=args.seed, device=device,
+                      device_label=label)
+        rows.append(row)
+        if args.json is not None:  # partial results survive an interrupted run
+            write_json(args.json, payload(rows, complete=False))
+        rel = row["relative_error"]
+        print(f"#   E = {row['energy']:.8g} +- {row['error']:.2g} (ref {row['reference']}), "
+              f"rel {'-' if rel is None else f'{rel:.2e}'}, {row['steps']} steps in "
+              f"{row['wall_s']:.0f} s; {row['reduced'] or 'full setting'}",
+              file=sys.stderr, flush=True)
+    total_s = time.perf_counter() - t_start
+    load_after = os.getloadavg() if hasattr(os, "getloadavg") else None
+
+    print()
+    print(markdown_table(rows, COLUMNS))
+    print()
+    for row in rows:
+        bits = [row["reduced"] or "full setting", f"reference: {row['reference_source']}"]
+        if row["published_rnn_energy"] is not None:
+            err = row["published_rnn_error"]
+            pm = "" if err is None else f" +- {err:.2g}"
+            prel = row["published_rnn_relative_error"]
+            prel_text = "" if prel is None else f", rel. error {prel:.1e}"
+            bits.append(f"published RNN {row['published_rnn_energy']:.8g}{pm}{prel_text} "
+                        f"({row['published_rnn_source']})")
+        if row["extrapolation"].get("status") == "fit":
+            bits.append(f"extrapolated (power law, exponent "
+                        f"{row['extrapolation']['exponent']:.2f}), not measured")
+        if row["failure"]:
+            bits.append(f"stopped: {row['failure']}")
+        print(f"- {row['system']} ({row['optimizer']}): " + "; ".join(bits))
+    print()
+    print_footer(total_s, load_before, load_after, args.quick)
+
+    if args.json is not None:
+        dest = write_json(args.json, payload(rows, complete=True))
+        print(f"wrote {dest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
