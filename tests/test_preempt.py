@@ -105,6 +105,29 @@ def test_resume_with_another_world_size_is_refused(tmp_path, data_file):
         run_train_job(cfg, tmp_path / "r", progress=False, resume=True)
 
 
+
+def sigterm_after_checkpoint(proc: subprocess.Popen, out: Path, *, wait_s: float,
+                             exit_s: float) -> dict:
+    """Send SIGTERM to a running ``physrnn`` process once ``out/checkpoint.pt`` exists, check
+    that it exits with the preemption code and a one-line hint, and return its summary."""
+    try:
+        deadline = time.monotonic() + wait_s
+        while not (out / "checkpoint.pt").exists():  # the run is under way
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, f"no checkpoint within {wait_s} s"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=exit_s)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == preempt.PREEMPTED_EXIT_CODE, err
+    assert "preempted by SIGTERM" in err and "--resume" in err and "Traceback" not in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "preempted"
+    return summary
+
+
 def test_sigterm_to_physrnn_train_exits_75_and_resume_matches(tmp_path, data_file):
     """A real signal to a real `physrnn train` process."""
     out = tmp_path / "run"
@@ -115,21 +138,7 @@ def test_sigterm_to_physrnn_train_exits_75_and_resume_matches(tmp_path, data_fil
                              "--quiet", *sets],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not (out / "checkpoint.pt").exists():  # epoch 1 done: training is under way
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no checkpoint within 60 s"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == preempt.PREEMPTED_EXIT_CODE, err
-    assert "preempted by SIGTERM" in err and "--resume" in err and "Traceback" not in err
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["status"] == "preempted"
+    summary = sigterm_after_checkpoint(proc, out, wait_s=60, exit_s=30)  # epoch 1 done
     k = load_checkpoint(out / "checkpoint.pt")["trainer"]["epoch"]
     assert 1 <= k < 400 and summary["epochs"] == k
     # resume for two more epochs, and compare with an uninterrupted run of k + 2 epochs

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,8 @@ from physrnn.records import load_checkpoint, read_record, save_checkpoint
 from physrnn.vmc.job import run_vmc_job
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_preempt import sigterm_after_checkpoint  # noqa: E402
 
 #: A small TFIM chain; a few ms per step on one core.
 TINY = ["system.n_sites=6", "vmc.n_samples=32", "wavefunction.hidden_size=5",
@@ -108,21 +109,7 @@ def test_sigterm_to_physrnn_vmc_exits_75_and_resume_matches(tmp_path):
                         '[run]\nseed = 4\nthreads = 1\ncheckpoint_every = 5\n')
     out = tmp_path / "run"
     proc = _start(cfg_file, out)
-    try:
-        deadline = time.monotonic() + 90
-        while not (out / "checkpoint.pt").exists():  # 5 steps done: the run is under way
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no checkpoint within 90 s"
-            time.sleep(0.005)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == preempt.PREEMPTED_EXIT_CODE, err
-    assert "preempted by SIGTERM" in err and "--resume" in err and "Traceback" not in err
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["status"] == "preempted"
+    summary = sigterm_after_checkpoint(proc, out, wait_s=90, exit_s=60)  # 5 steps done
     k = load_checkpoint(out / "checkpoint.pt")["driver"]["step_count"]
     assert 5 <= k < steps and summary["n_steps"] == k, (k, summary["n_steps"])
     assert read_record(out / "record.h5").attrs["status"] == "preempted"
