@@ -81,14 +81,22 @@ def make_optimizer(
     schedule: str = "constant",
     n_steps: int = 1000,
     lr_final: float = 1e-4,
+    optimizer: str = "adam",
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    """Adam with a learning-rate schedule over ``n_steps``.
+    """Adam (or plain SGD) with a learning-rate schedule over ``n_steps``.
 
     Args:
         schedule: ``"constant"``, ``"cosine"`` (cosine decay from ``lr`` to ``lr_final``) or
             ``"exponential"`` (geometric decay from ``lr`` to ``lr_final``).
+        optimizer: ``"adam"`` or ``"sgd"`` (no momentum: with SR, imaginary-time steps of
+            size ``lr``).
     """
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    if optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    elif optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=lr)
+    else:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose 'adam' or 'sgd'")
     if schedule == "constant":
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     elif schedule == "cosine":

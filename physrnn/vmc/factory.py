@@ -116,22 +116,6 @@ def build_wavefunction(
     return model.to(device)
 
 
-def _scheduler(
-    opt: torch.optim.Optimizer, schedule: str, *, lr: float, lr_final: float, n_steps: int
-) -> torch.optim.lr_scheduler.LRScheduler:
-    """The learning-rate schedule of :func:`physrnn.vmc.driver.make_optimizer` for ``opt``."""
-    if schedule == "constant":
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-    if schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(n_steps, 1),
-                                                          eta_min=lr_final)
-    if schedule == "exponential":
-        gamma = (lr_final / lr) ** (1.0 / max(n_steps, 1))
-        return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=gamma)
-    raise ConfigError(f"key 'vmc.lr_schedule': unknown schedule {schedule!r}; choose "
-                      "'constant', 'cosine' or 'exponential'")
-
-
 def build_optimizer(
     model: torch.nn.Module, v: Any
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
@@ -141,15 +125,11 @@ def build_optimizer(
     ``torch.optim.SGD`` (no momentum) with the same schedule, which with ``sr`` makes each step
     an imaginary-time step of size ``lr``.
     """
-    if v.optimizer == "adam":
+    try:
         return make_optimizer(model, lr=v.lr, schedule=v.lr_schedule, n_steps=v.n_steps,
-                              lr_final=v.lr_final)
-    if v.optimizer != "sgd":
-        raise ConfigError(f"key 'vmc.optimizer': unknown optimizer {v.optimizer!r}; choose "
-                          "'adam' or 'sgd'")
-    opt = torch.optim.SGD(model.parameters(), lr=v.lr)
-    return opt, _scheduler(opt, v.lr_schedule, lr=v.lr, lr_final=v.lr_final,
-                           n_steps=v.n_steps)
+                              lr_final=v.lr_final, optimizer=v.optimizer)
+    except ValueError as exc:
+        raise ConfigError(f"[vmc]: {exc}") from None
 
 
 def build_sr(v: Any) -> SRStep | None:
