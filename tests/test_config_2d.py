@@ -134,6 +134,11 @@ def test_square_lattice_accepts_n_sites_equal_to_lx_ly():
 
 # ------------------------------------------------------------------------------ bad values
 BAD = [
+    ("[vmc]\nblocks = 2\n", "vmc.blocks", "set deterministic = true"),
+    ("[vmc]\ndeterministic = true\nblocks = -1\n", "vmc.blocks", "must be >= 0"),
+    ("[vmc]\ndeterministic = true\nn_samples = 4\nblocks = 8\n", "vmc.blocks",
+     "more blocks"),
+    ('[vmc]\ndeterministic = "yes"\n', "vmc.deterministic", "true or false"),
     ('[system]\nlattice = "triangular"\n', "system.lattice", "'chain', 'square'"),
     ('[system]\nlattice = "square"\nLx = 1\nLy = 4\n', "system.Lx", "needs Lx >= 2"),
     ('[system]\nlattice = "square"\nLx = 4\nLy = 2\nboundary = "periodic"\n', "system.Ly",

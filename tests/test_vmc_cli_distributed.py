@@ -80,3 +80,19 @@ def test_physrnn_vmc_on_two_ranks_equals_one_process(tmp_path):
     s2 = json.loads((tmp_path / "two" / "summary.json").read_text())
     assert s1["status"] == s2["status"] == "completed"
     assert s1["energy"] == s2["energy"] and s1["energy_error"] == s2["energy_error"]
+
+
+def test_blocks_that_the_ranks_cannot_share_are_refused_before_any_file(tmp_path, monkeypatch):
+    """3 blocks on 2 processes: a one-line ConfigError naming vmc.blocks, nothing written."""
+    import pytest
+
+    from physrnn.config import load_config
+    from physrnn.errors import ConfigError
+    from physrnn.vmc import job
+
+    monkeypatch.setattr(job, "get_world_size", lambda: 2)
+    cfg = load_config(None, overrides=["system.n_sites=4", "vmc.deterministic=true",
+                                       "vmc.blocks=3"])
+    with pytest.raises(ConfigError, match="vmc.blocks.*3 blocks cannot be shared evenly by 2"):
+        job.run_vmc_job(cfg, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
