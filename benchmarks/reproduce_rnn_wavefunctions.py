@@ -181,12 +181,16 @@ def build_model(spec: RowSpec, cfg: dict[str, Any], seed: int, device: Any) -> A
         model = RNNWavefunction2D(*spec.size, hidden_size=cfg["hidden"], cell=spec.cell,
                                   boundary=spec.boundary, phase=spec.phase,
                                   magnetisation=spec.magnetisation, seed=seed)
+    if cfg["symmetry"] == "c4v":
+        from physrnn.wavefunctions import SymmetrisedWavefunction
+        from physrnn.wavefunctions.groups import square_point_group
+
+        # trivial irrep A1: the Marshall-rotated ground state of an even L x L square with
+        # N/2 even is invariant (checked by ED on 4x4, open and periodic)
+        model = SymmetrisedWavefunction(model, square_point_group(*spec.size))
+    elif cfg["symmetry"] != "none":
+        raise ValueError(f"{spec.name}: unknown symmetry {cfg['symmetry']!r}")
     return model.to(device)
-
-
-def minsr_solver(device: Any) -> str:
-    """The minSR solver: ``"cholesky"`` on every device."""
-    return "cholesky"
 
 
 def build_driver(spec: RowSpec, cfg: dict[str, Any], system: Any, model: Any, seed: int,
@@ -209,10 +213,7 @@ def build_driver(spec: RowSpec, cfg: dict[str, Any], system: Any, model: Any, se
         opt = torch.optim.Adam(model.parameters(), lr=lr)
     elif spec.optimizer == "minsr":
         opt = torch.optim.SGD(model.parameters(), lr=lr)
-        # physrnn.vmc.sr.solve_sr builds the minSR shift with torch.eye on the CPU, which
-        # fails for CUDA tensors; conjugate gradients avoid that matrix (same solution).
-        sr = SRStep(diag_shift=float(cfg["diag_shift"]), mode="minsr",
-                    solver=minsr_solver(model.device))
+        sr = SRStep(diag_shift=float(cfg["diag_shift"]), mode="minsr", solver="cholesky")
     else:
         raise ValueError(f"unknown optimizer {spec.optimizer!r}")
     sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
@@ -348,8 +349,10 @@ def run_row(spec: RowSpec, cfg: dict[str, Any], full: dict[str, Any], *, budget_
     reduced = [f"{done} of {full['n_steps']} steps"] if done < full["n_steps"] else []
     reduced += [f"{key} {cfg[key]:g} of {full[key]:g}"
                 for key in ("hidden", "n_samples", "layers", "lr") if cfg[key] != full[key]]
+    if cfg["symmetry"] != full["symmetry"]:
+        reduced.append(f"symmetry {cfg['symmetry']} of {full['symmetry']}")
     if spec.optimizer == "minsr":
-        opt_text = (f"minSR ({minsr_solver(device)}) + SGD lr {cfg['lr']:g}->"
+        opt_text = (f"minSR (cholesky) + SGD lr {cfg['lr']:g}->"
                     f"{cfg['lr_final']:g}, shift {cfg['diag_shift']:g}")
     else:
         opt_text = f"Adam lr {cfg['lr']:g}->{cfg['lr_final']:g} (cosine)"

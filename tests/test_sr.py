@@ -56,12 +56,35 @@ def test_per_sample_grads_equal_single_sample_autograd(cell, phase):
     torch.testing.assert_close(fast[3].real, flat, rtol=1e-10, atol=1e-12)
 
 
-def test_per_sample_grads_2d_model():
+@pytest.mark.parametrize("method", ["vmap", "jacrev"])
+@pytest.mark.parametrize("kind", ["phase", "u1-real", "symmetrised"])
+def test_per_sample_grads_2d_model(method, kind):
+    from physrnn.wavefunctions import SymmetrisedWavefunction
+    from physrnn.wavefunctions.groups import square_point_group
     from physrnn.wavefunctions.rnn2d import RNNWavefunction2D
 
-    model = RNNWavefunction2D(2, 2, hidden_size=3, phase=True, dtype=torch.float64, seed=0)
+    if kind == "phase":
+        model = RNNWavefunction2D(2, 2, hidden_size=3, phase=True, dtype=torch.float64, seed=0)
+    else:
+        model = RNNWavefunction2D(3, 3 if kind == "symmetrised" else 2, hidden_size=3,
+                                  cell="tensor_gru", magnetisation=1 if kind == "symmetrised"
+                                  else 0, dtype=torch.float64, seed=0)
+    if kind == "symmetrised":
+        model = SymmetrisedWavefunction(model, square_point_group(3, 3))
+    s = model.sample(7, generator=torch.Generator().manual_seed(0))
+    fast = per_sample_log_psi_grads(model, s, method=method, chunk_size=3)
+    assert fast.is_complex() == model.is_complex
+    torch.testing.assert_close(fast, per_sample_log_psi_grads(model, s, method="loop"),
+                               rtol=1e-10, atol=1e-12)
+
+
+def test_auto_grads_fall_back_when_vmap_cannot_batch_the_model():
+    """``nn.GRU`` has no vmap rule: ``method="vmap"`` raises, ``"auto"`` uses ``jacrev``."""
+    model = RNNWavefunction1D(4, hidden_size=3, dtype=torch.float64, seed=0)
     s = model.sample(5, generator=torch.Generator().manual_seed(0))
-    torch.testing.assert_close(per_sample_log_psi_grads(model, s),
+    with pytest.raises(RuntimeError):
+        per_sample_log_psi_grads(model, s, method="vmap")
+    torch.testing.assert_close(per_sample_log_psi_grads(model, s, method="auto"),
                                per_sample_log_psi_grads(model, s, method="loop"),
                                rtol=1e-10, atol=1e-12)
 

@@ -57,11 +57,13 @@ log = logging.getLogger(__name__)
 
 MODES = ("auto", "sr", "minsr")
 SOLVERS = ("cholesky", "eigh", "cg")
-GRAD_METHODS = ("auto", "jacrev", "loop")
+GRAD_METHODS = ("auto", "vmap", "jacrev", "loop")
 
 #: Default samples per ``jacrev`` call: larger chunks were slower on CPU (GRU, d_h 16-64,
 #: N = 10-20: 16-32 samples about 2-5x faster than 256 at once, and than the loop).
 JAC_CHUNK = 32
+#: Default samples per ``vmap`` call (memory ``O(chunk * p)`` per parameter gradient).
+VMAP_CHUNK = 1024
 
 
 class _LogPsi(nn.Module):
@@ -111,6 +113,34 @@ def _jacrev_chunk(model: AutoregressiveWavefunction, s: torch.Tensor) -> torch.T
     return rows.reshape(b, -1).double()
 
 
+def _vmap_chunk(model: AutoregressiveWavefunction, s: torch.Tensor) -> torch.Tensor:
+    """Per-sample gradients by ``vmap(grad(log_psi of one sample))``, ``(b, p)``.
+
+    One batched backward pass over the chunk (about 4x faster than :func:`_jacrev_chunk` for
+    the 2D GRU on CPU); needs a model written with out-of-place operations only.
+    """
+    wrapper = _LogPsi(model)
+    named = _trainable(model)
+    params = {"model." + k: p.detach() for k, p in named}
+    complex_out = bool(model.is_complex)
+
+    def one(flat: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        return _as_real_rows(torch.func.functional_call(wrapper, flat, (x.unsqueeze(0),)))[..., 0]
+
+    per_sample = torch.func.jacrev(one) if complex_out else torch.func.grad(one)
+    grads = torch.func.vmap(per_sample, in_dims=(None, 0))(params, s)
+    b = s.shape[0]
+    lead = (b, 2) if complex_out else (b,)
+    rows = torch.cat([grads["model." + k].reshape(*lead, -1) for k, _ in named], dim=-1)
+    if complex_out:
+        return torch.complex(rows[:, 0].double(), rows[:, 1].double())
+    return rows.double()
+
+
+#: Model classes for which ``vmap`` failed once: ``"auto"`` goes straight to ``jacrev``.
+_NO_VMAP: set[type] = set()
+
+
 def _loop_chunk(model: AutoregressiveWavefunction, s: torch.Tensor) -> torch.Tensor:
     """Per-sample gradients by one ``torch.autograd.grad`` call per sample (and part)."""
     params = [p for _, p in _trainable(model)]
@@ -146,11 +176,12 @@ def per_sample_log_psi_grads(
         s: ``(n, N)`` long configurations.
         chunk_size: samples per Jacobian evaluation (bounds memory, ``O(chunk * graph)``);
             ``None``: :data:`JAC_CHUNK`.
-        method: ``"jacrev"`` (``torch.func.jacrev`` of the batch output: one vmapped backward
-            pass per sample; works for ``nn.GRU``/``nn.LSTM``, whereas ``vmap(grad(...))`` of a
-            single sample fails on the in-place one-hot scatter of the inputs), ``"loop"``
-            (one ``torch.autograd.grad`` per sample; the reference) or ``"auto"`` (``jacrev``,
-            falling back to ``loop`` if the model does not support ``torch.func``).
+        method: ``"vmap"`` (``torch.func.vmap(grad(...))`` of the single-sample ``log psi``:
+            one batched backward pass; the 2D model and its symmetrised wrapper), ``"jacrev"``
+            (``torch.func.jacrev`` of the batch output: one vmapped backward pass per sample;
+            also works for ``nn.GRU``/``nn.LSTM``, which ``vmap`` cannot batch), ``"loop"``
+            (one ``torch.autograd.grad`` per sample; the reference) or ``"auto"`` (``vmap``,
+            then ``jacrev``, then ``loop``, whichever first works for the model).
 
     Returns:
         ``(n, p)`` float64, or complex128 for complex models.
@@ -165,6 +196,15 @@ def per_sample_log_psi_grads(
     chunks = torch.split(s, max(step, 1))
     if method == "loop":
         return torch.cat([_loop_chunk(model, c) for c in chunks])
+    if method == "vmap" or (method == "auto" and type(model) not in _NO_VMAP):
+        vchunks = chunks if chunk_size is not None else torch.split(s, VMAP_CHUNK)
+        try:
+            return torch.cat([_vmap_chunk(model, c) for c in vchunks])
+        except (RuntimeError, NotImplementedError, ValueError) as err:
+            if method == "vmap":
+                raise
+            _NO_VMAP.add(type(model))
+            log.debug("vmap(grad) failed for %s (%s); using jacrev", type(model).__name__, err)
     try:
         return torch.cat([_jacrev_chunk(model, c) for c in chunks])
     except (RuntimeError, NotImplementedError) as err:

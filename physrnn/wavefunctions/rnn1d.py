@@ -84,11 +84,9 @@ class RNNWavefunction1D(AutoregressiveWavefunction):
 
     def _inputs(self, s: torch.Tensor) -> torch.Tensor:
         """One-hot of the previous spin, ``(batch, n_sites, 2)``, zeros at site 0."""
-        x = torch.zeros(s.shape[0], self.n_sites, self.local_size, dtype=self.dtype,
-                        device=s.device)
-        if self.n_sites > 1:
-            x[:, 1:].scatter_(-1, s[:, :-1].unsqueeze(-1), 1.0)
-        return x
+        levels = torch.arange(self.local_size, device=s.device)
+        prev = (s[:, :-1].unsqueeze(-1) == levels).to(self.dtype)  # out of place: vmap-able
+        return torch.cat([torch.zeros_like(prev[:, :1]).expand(s.shape[0], 1, -1), prev], dim=1)
 
     def _heads(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         log_p = torch.log_softmax(self.amplitude_head(hidden), dim=-1)

@@ -197,8 +197,9 @@ class RNNWavefunction2D(AutoregressiveWavefunction):
         self._check_shape(s)
         b, n = s.shape
         s_steps = s[:, self.order]
-        onehot = torch.zeros(b, n + 1, self.local_size, dtype=self.dtype, device=s.device)
-        onehot[:, :n].scatter_(-1, s_steps.unsqueeze(-1), 1.0)
+        levels = torch.arange(self.local_size, device=s.device)
+        onehot = (s_steps.unsqueeze(-1) == levels).to(self.dtype)  # out of place: vmap-able
+        onehot = torch.cat([onehot, torch.zeros_like(onehot[:, :1])], dim=1)  # empty slot
         x_nb = onehot[:, self._prev_padded]  # (B, N, K, 2)
         zero = torch.zeros(b, self.hidden_size, dtype=self.dtype, device=s.device)
         states: list[torch.Tensor] = []
