@@ -47,6 +47,13 @@ def test_quick_run_writes_rows_against_the_right_references(tmp_path, capsys):
     assert rows[1]["reference_kind"] == "exact"
     # a variational energy is never far below the ground state
     assert all(r["energy"] > r["reference"] - 5 * r["error"] for r in rows)
+    # N = 16: the exact <H> of the trained model, above ED and within 5 sigma of the sample
+    assert rows[0]["energy_exact"] is None and rows[0]["relative_error_exact"] is None
+    for row in rows[1:]:
+        assert row["energy_exact"] > row["reference"]
+        assert abs(row["energy_exact"] - row["energy"]) < 5 * row["error"]
+        assert row["relative_error_exact"] == pytest.approx(
+            (row["energy_exact"] - row["reference"]) / abs(row["reference"]), rel=1e-12)
 
 
 def test_extrapolation_recovers_a_power_law_and_flags_a_flat_curve():

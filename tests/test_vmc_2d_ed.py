@@ -119,3 +119,36 @@ def test_j1j2_chain_12_phase_head_reaches_ed():
     assert r["complex"] and r["rel_init"] > 10 * 2e-4
     print(_report("j1j2 N=12", r))
     assert r["rel"] < 2e-4, _report("j1j2 N=12", r)
+
+
+@pytest.mark.parametrize("case", ["tfim 3x3", "heisenberg 2x4 M=0", "j1j2 chain phase"])
+def test_exact_energy_equals_sparse_expectation(case):
+    """:func:`physrnn.vmc.exact_energy` (connected elements) against netket's sparse ``H``."""
+    from physrnn.systems.spins2d import heisenberg_square, j1j2_chain, tfim_square
+    from physrnn.vmc import exact_energy
+    from physrnn.wavefunctions import RNNWavefunction1D
+    from physrnn.wavefunctions.rnn2d import RNNWavefunction2D
+
+    if case == "tfim 3x3":
+        system = tfim_square(3, 3, h=2.0)
+        model = RNNWavefunction2D(3, 3, hidden_size=5, dtype=torch.float64, seed=3)
+    elif case == "heisenberg 2x4 M=0":
+        system = heisenberg_square(2, 4, boundary="open")
+        model = RNNWavefunction2D(2, 4, hidden_size=5, magnetisation=0, dtype=torch.float64,
+                                  seed=3)
+    else:
+        system = j1j2_chain(8, 0.3, marshall_sign=False)
+        model = RNNWavefunction1D(8, hidden_size=5, phase=True, dtype=torch.float64, seed=3)
+    want = _exact_energy(model, system.operator.to_sparse())
+    got = exact_energy(model, system.operator, chunk_size=37)  # several chunks
+    assert abs(got - want) <= 1e-10 * abs(want)
+    assert abs(want - float(nk.exact.lanczos_ed(system.operator, k=1)[0])) > 1e-3  # untrained
+
+
+def test_exact_energy_refuses_large_lattices():
+    from physrnn.systems.spins import tfim_chain
+    from physrnn.vmc import exact_energy
+    from physrnn.wavefunctions import RNNWavefunction1D
+
+    with pytest.raises(ValueError, match="N = 21"):
+        exact_energy(RNNWavefunction1D(21, hidden_size=2), tfim_chain(21, 1.0).operator)
