@@ -112,9 +112,12 @@ def _check_value(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: must be {_type_name(tp)}, got {value!r}")
         return value
     if origin in (typing.Union, types.UnionType):
-        for arg in get_args(tp):
-            if arg is type(None) and value is None:
-                return None
+        members = [a for a in get_args(tp) if a is not type(None)]
+        if value is None and len(members) < len(get_args(tp)):
+            return None
+        if len(members) == 1:  # ``X | None``: the error of ``X`` says the most
+            return _check_value(value, members[0], where)
+        for arg in members:
             try:
                 return _check_value(value, arg, where)
             except ConfigError:

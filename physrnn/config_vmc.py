@@ -146,6 +146,10 @@ class WavefunctionConfig:
         spin_flip: add the global spin flip (Z2) to the group.
         irrep: one-dimensional irrep of the point part (``"A1"`` trivial; ``point``/``space``).
         flip_character: ``+1`` or ``-1``, the character of the spin flip.
+        momentum: crystal momentum of ``symmetry = "translations"``, one integer per lattice
+            axis (``[m]`` on a chain, ``[mx, my]`` on a square), ``k = 2 pi m / L`` per axis,
+            ``psi(T_t s) = exp(i k . t) psi(s)``; unset: ``k = 0``. A nonzero ``k`` makes the
+            wavefunction complex.
     """
 
     kind: Literal["rnn1d", "rnn2d"] = "rnn1d"
@@ -160,6 +164,7 @@ class WavefunctionConfig:
     spin_flip: bool = False
     irrep: Literal["A1", "A2", "B1", "B2"] = "A1"
     flip_character: int = 1
+    momentum: list[int] | None = None
 
     def __post_init__(self) -> None:
         _require(self.hidden_size >= 1, "hidden_size", f"must be >= 1, got {self.hidden_size}")
@@ -180,6 +185,9 @@ class WavefunctionConfig:
         _require(self.irrep == "A1" or self.symmetry in ("point", "space"), "irrep",
                  f"{self.irrep!r} is an irrep of the point group: needs symmetry = 'point' "
                  f"or 'space', got symmetry = {self.symmetry!r}")
+        _require(self.momentum is None or self.symmetry == "translations", "momentum",
+                 f"a crystal momentum needs symmetry = 'translations', got symmetry = "
+                 f"{self.symmetry!r}")
         _require(self.flip_character in (1, -1), "flip_character",
                  f"must be 1 or -1, got {self.flip_character}")
         _require(self.flip_character == 1 or self.spin_flip, "flip_character",
@@ -302,6 +310,11 @@ def check_vmc_sections(system: SystemConfig, wavefunction: WavefunctionConfig) -
         _require(periodic, key + "symmetry",
                  f"{wf.symmetry!r} needs system.boundary = 'periodic' (an open lattice has no "
                  "translation symmetry)")
+    if wf.momentum is not None:
+        axes = 2 if square else 1
+        _require(len(wf.momentum) == axes, key + "momentum",
+                 f"needs {axes} integer(s), one per axis of the {system.lattice}, got "
+                 f"{wf.momentum}")
     if wf.symmetry in ("point", "space"):
         _require(square, key + "symmetry",
                  f"{wf.symmetry!r} is implemented for system.lattice = 'square' only")

@@ -64,6 +64,8 @@ def roundtrip(tmp_path: Path, cfg: VMCRunConfig) -> VMCRunConfig:
      "B2"),
     (["wavefunction.spin_flip=true", "wavefunction.flip_character=-1"], "wavefunction",
      "flip_character", -1),
+    (["system.boundary=periodic", "wavefunction.symmetry=translations",
+      "wavefunction.momentum=[3]"], "wavefunction", "momentum", [3]),
     (["vmc.optimizer=sgd"], "vmc", "optimizer", "sgd"),
     (["vmc.sr=minsr"], "vmc", "sr", "minsr"),
     (["vmc.sr=sr", "vmc.sr_shift=0.01"], "vmc", "sr_shift", 0.01),
@@ -172,6 +174,11 @@ BAD = [
      "wavefunction.symmetry", "'square' only"),
     ('[wavefunction]\nsymmetry = "c6v"\n', "wavefunction.symmetry", "'none', 'translations'"),
     ('[wavefunction]\nflip_character = 2\n', "wavefunction.flip_character", "1 or -1"),
+    ('[wavefunction]\nmomentum = [1]\n', "wavefunction.momentum", "symmetry = 'translations'"),
+    ('[system]\nboundary = "periodic"\n[wavefunction]\nsymmetry = "translations"\n'
+     'momentum = [1, 0]\n', "wavefunction.momentum", "one per axis of the chain"),
+    ('[system]\nboundary = "periodic"\n[wavefunction]\nsymmetry = "translations"\n'
+     'momentum = [0.5]\n', "wavefunction.momentum", "integer"),
     ('[wavefunction]\nflip_character = -1\n', "wavefunction.flip_character", "spin_flip"),
     ('[system]\nmodel = "heisenberg"\nlattice = "square"\nLx = 2\nLy = 2\n[wavefunction]\n'
      'kind = "rnn2d"\nmagnetisation = 2\nspin_flip = true\n', "wavefunction.spin_flip",
@@ -324,6 +331,27 @@ def test_factory_point_irrep_characters():
     _, vmc = _build([*SQUARE, "wavefunction.kind=rnn2d", "wavefunction.symmetry=point",
                      "wavefunction.irrep=B1"])
     assert not vmc.model.trivial and vmc.model.is_complex
+
+
+@pytest.mark.parametrize("overrides, axes", [
+    (["system.n_sites=6", "wavefunction.momentum=[2]"], [6]),
+    (["system.lattice=square", "system.Lx=3", "system.Ly=4", "wavefunction.kind=rnn2d",
+      "wavefunction.momentum=[1, 3]"], [3, 4]),
+])
+def test_factory_momentum_characters(overrides, axes):
+    """``psi(T_t s) = exp(i k . t) psi(s)`` with ``k = 2 pi m / L``, for every translation."""
+    cfg, vmc = _build(["system.boundary=periodic", "wavefunction.symmetry=translations",
+                       "wavefunction.dtype=float64", *overrides])
+    model = vmc.model
+    assert model.is_complex and not model.trivial
+    k = 2 * np.pi * np.asarray(cfg.wavefunction.momentum) / np.asarray(axes)
+    s = model.sample(16, generator=torch.Generator().manual_seed(0))
+    psi = torch.exp(model.log_psi(s).to(torch.complex128))
+    group = model.group
+    for perm, shift in zip(group.perms, group.shifts, strict=True):
+        moved = torch.exp(model.log_psi(s[:, torch.as_tensor(perm)]).to(torch.complex128))
+        torch.testing.assert_close(moved, np.exp(1j * float(k @ shift)) * psi,
+                                   rtol=1e-9, atol=1e-12)
 
 
 def test_factory_optimizer_sr_and_annealing():

@@ -28,6 +28,7 @@ What each key selects:
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import torch
@@ -66,6 +67,18 @@ def _group(config: Any, n_sites: int) -> _groups.PermutationGroup | None:
     if name == "point":
         return _groups.square_point_group(sc.Lx, sc.Ly)
     return _groups.square_space_group(sc.Lx, sc.Ly)
+
+
+def _characters(config: Any, group: _groups.PermutationGroup | None) -> Any:
+    """Characters of ``wavefunction.irrep`` (point/space) or ``momentum`` (translations)."""
+    wf, sc = config.wavefunction, config.system
+    if wf.symmetry in ("point", "space"):
+        return wf.irrep
+    if wf.momentum is None or group is None:
+        return None
+    extents = [sc.n_sites] if sc.lattice == "chain" else [sc.Lx, sc.Ly]
+    k = [2 * math.pi * m / n for m, n in zip(wf.momentum, extents, strict=True)]
+    return _groups.translation_characters(group, k)
 
 
 def build_wavefunction(
@@ -107,7 +120,7 @@ def build_wavefunction(
                               "'rnn1d' or 'rnn2d'")
         group = _group(config, n)
         if group is not None or wf.spin_flip:
-            chars = wf.irrep if wf.symmetry in ("point", "space") else None
+            chars = _characters(config, group)
             model = SymmetrisedWavefunction(model, group, characters=chars,
                                             spin_flip=wf.spin_flip,
                                             flip_character=wf.flip_character)
