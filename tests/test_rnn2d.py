@@ -3,6 +3,7 @@ exact and U(1)-constrained sampling, Marshall sign, and a short VMC run against 
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import netket as nk
@@ -345,3 +346,61 @@ def test_bad_graph_arguments_and_inputs():
         model.log_psi(torch.zeros(3, 5, dtype=torch.long))
     with pytest.raises(ValueError, match="n_samples"):
         model.sample(0)
+
+
+# ---------------------------------------------------------------------------- prefix reuse
+PREFIX_CASES = [
+    ("tfim", (3, 4), "open", dict()),
+    ("heisenberg", (4, 4), "periodic", dict(magnetisation=0, phase=True, marshall_sign=True)),
+    ("heisenberg", (3, 4), "open", dict(magnetisation=2, cell="tensor_gru")),
+    ("heisenberg", (2, 3), "open", dict(cell="rnn", phase=True)),
+    ("tfim", (3, 3), "open", dict(magnetisation=1)),  # every single flip leaves the sector
+]
+
+
+def _prefix_case(model_name, shape, boundary, kw):
+    from physrnn.systems.spins2d import heisenberg_square, tfim_square
+
+    system = (tfim_square(*shape, h=2.0, boundary=boundary) if model_name == "tfim"
+              else heisenberg_square(*shape, boundary=boundary,
+                                     marshall_sign=not kw.get("marshall_sign", False)))
+    model = RNNWavefunction2D(*shape, boundary=boundary, hidden_size=5, dtype=torch.float64,
+                              seed=2, **kw)
+    return system, model
+
+
+@pytest.mark.parametrize("model_name, shape, boundary, kw", PREFIX_CASES)
+def test_prefix_ratios_equal_scratch(model_name, shape, boundary, kw):
+    """Prefix reuse gives the from-scratch ``log psi(s') - log psi(s)`` for every row,
+    including the ``-inf`` of rows outside the U(1) sector, in several blocks."""
+    from physrnn.vmc import ConnectedOperator
+    from physrnn.wavefunctions.base import AutoregressiveWavefunction
+
+    system, model = _prefix_case(model_name, shape, boundary, kw)
+    s, cache = model.sample_with_cache(40, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(s, model.sample(40, generator=torch.Generator().manual_seed(1)))
+    elements = ConnectedOperator(system.operator).elements(s)
+    fast = model.log_psi_ratios(s, elements, cache=cache, chunk_size=29)
+    slow = AutoregressiveWavefunction.log_psi_ratios(model, s, elements)
+    assert fast.dtype == slow.dtype and fast.shape == (len(elements),)
+    finite = torch.isfinite(slow.real)
+    assert torch.equal(torch.isfinite(fast.real), finite)
+    assert bool((slow.real[~finite] == -math.inf).all())
+    torch.testing.assert_close(fast[finite], slow[finite], rtol=0, atol=1e-12)
+    if kw.get("magnetisation") == 1:
+        assert not finite.any()
+
+
+def test_prefix_local_energies_in_chunks_equal_scratch():
+    """``local_energies`` with the sampled cache, split over several memory chunks."""
+    from physrnn.vmc import ConnectedOperator, local_energies
+
+    system, model = _prefix_case("heisenberg", (4, 4), "open", dict(magnetisation=0))
+    op = ConnectedOperator(system.operator)
+    s, cache = model.sample_with_cache(64, generator=torch.Generator().manual_seed(0))
+    assert model.supports_prefix and model.cache_nbytes_per_sample() > 0
+    fast = local_energies(model, op, s, cache=cache, method="prefix", max_memory=20_000)
+    again = local_energies(model, op, s, method="prefix")  # cache built inside
+    slow = local_energies(model, op, s, method="scratch")
+    torch.testing.assert_close(fast, slow, rtol=0, atol=1e-10)
+    torch.testing.assert_close(again, slow, rtol=0, atol=1e-10)

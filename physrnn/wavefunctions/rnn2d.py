@@ -31,6 +31,12 @@ from torch import nn
 from physrnn.wavefunctions.base import AutoregressiveWavefunction
 from physrnn.wavefunctions.cells2d import CELLS_2D, make_cell
 from physrnn.wavefunctions.layout import Layout, layout_from_graph, square_layout
+from physrnn.wavefunctions.prefix2d import (
+    PrefixCache2D,
+    build_cache,
+    default_block_rows,
+    log_psi_ratios_2d,
+)
 from physrnn.wavefunctions.symmetry import (
     marshall_phase_table,
     masked_log_softmax,
@@ -166,7 +172,7 @@ class RNNWavefunction2D(AutoregressiveWavefunction):
         """``(B, K, d_h)`` states of the earlier neighbours of step ``k`` (zeros for pads)."""
         return torch.stack([states[j] if j >= 0 else zero for j in self._prev_list[k]], dim=1)
 
-    def _phases(self, hidden: torch.Tensor) -> torch.Tensor | None:
+    def step_phases(self, hidden: torch.Tensor) -> torch.Tensor | None:
         """``(B, N, 2)`` phases (radians) in step order, or ``None`` for a positive model."""
         if not self.is_complex:
             return None
@@ -175,7 +181,7 @@ class RNNWavefunction2D(AutoregressiveWavefunction):
             return fixed
         return self.phase_from_logits(self.phase_head(hidden)) + fixed
 
-    def _allowed(self, s_steps: torch.Tensor) -> torch.Tensor | None:
+    def u1_masks(self, s_steps: torch.Tensor) -> torch.Tensor | None:
         """``(B, N, 2)`` U(1) masks of teacher-forced configurations in step order."""
         if self.n_up is None:
             return None
@@ -195,21 +201,80 @@ class RNNWavefunction2D(AutoregressiveWavefunction):
             phases ``(batch, N, 2)`` in radians or ``None``.
         """
         self._check_shape(s)
-        b, n = s.shape
         s_steps = s[:, self.order]
-        levels = torch.arange(self.local_size, device=s.device)
+        hidden = self.hidden_states(s_steps)
+        log_p = masked_log_softmax(self.amplitude_head(hidden), self.u1_masks(s_steps))
+        phase = self.step_phases(hidden)
+        back = self.step_of_site
+        return log_p[:, back], None if phase is None else phase[:, back]
+
+    def hidden_states(self, s_steps: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced hidden states ``(B, N, d_h)`` of configurations in **step** order."""
+        b, n = s_steps.shape
+        levels = torch.arange(self.local_size, device=s_steps.device)
         onehot = (s_steps.unsqueeze(-1) == levels).to(self.dtype)  # out of place: vmap-able
         onehot = torch.cat([onehot, torch.zeros_like(onehot[:, :1])], dim=1)  # empty slot
         x_nb = onehot[:, self._prev_padded]  # (B, N, K, 2)
-        zero = torch.zeros(b, self.hidden_size, dtype=self.dtype, device=s.device)
+        zero = torch.zeros(b, self.hidden_size, dtype=self.dtype, device=s_steps.device)
         states: list[torch.Tensor] = []
         for k in range(n):
             states.append(self.cell(self._neighbour_states(states, k, zero), x_nb[:, k]))
-        hidden = torch.stack(states, dim=1)  # (B, N, d_h)
-        log_p = masked_log_softmax(self.amplitude_head(hidden), self._allowed(s_steps))
-        phase = self._phases(hidden)
-        back = self.step_of_site
-        return log_p[:, back], None if phase is None else phase[:, back]
+        return torch.stack(states, dim=1)
+
+    # ------------------------------------------------------------------ prefix reuse
+    @property
+    def supports_prefix(self) -> bool:
+        return True
+
+    def cache_nbytes_per_sample(self) -> int:
+        return PrefixCache2D.nbytes_per_sample(self.n_sites, self.hidden_size,
+                                               self.dtype.itemsize, self.is_complex)
+
+    @torch.no_grad()
+    def prefix_cache(self, s: torch.Tensor) -> PrefixCache2D:
+        """Every step's hidden state and conditional of ``s`` (``(B, N)``, site order)."""
+        self._check_shape(s)
+        return build_cache(self, s)
+
+    @torch.no_grad()
+    def sample_with_cache(
+        self, n_samples: int, *, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, PrefixCache2D]:
+        """:meth:`sample` and the :meth:`prefix_cache` of the samples."""
+        s = self.sample(n_samples, generator=generator)
+        return s, build_cache(self, s)
+
+    @torch.no_grad()
+    def log_psi_ratios(
+        self,
+        s: torch.Tensor,
+        elements: Any,
+        *,
+        cache: PrefixCache2D | None = None,
+        log_psi_s: torch.Tensor | None = None,
+        chunk_size: int | None = None,
+    ) -> torch.Tensor:
+        """``log psi(s') - log psi(s)`` of compact connected elements, reusing prefixes.
+
+        Args:
+            s: ``(B, N)`` configurations.
+            elements: their :class:`physrnn.vmc.operators.ConnectedElements` (``M`` rows).
+            cache: :meth:`prefix_cache` of ``s`` (computed here if ``None``).
+            log_psi_s: unused (the ratio is a sum of per-step differences).
+            chunk_size: most connected configurations evaluated together (default: a state
+                buffer of :data:`~physrnn.wavefunctions.prefix2d.CPU_BLOCK_BYTES`).
+
+        Returns:
+            ``(M,)`` float64 (complex128 for complex models); see
+            :mod:`physrnn.wavefunctions.prefix2d`.
+        """
+        self._check_shape(s)
+        if cache is None:
+            cache = build_cache(self, s)
+        rows = default_block_rows(s.device, self.n_sites, self.hidden_size, self.dtype.itemsize)
+        if chunk_size is not None:
+            rows = max(1, min(rows, int(chunk_size)))
+        return log_psi_ratios_2d(self, s, cache, elements, block_rows=rows)
 
     @torch.no_grad()
     def sample(self, n_samples: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
