@@ -29,8 +29,9 @@ def test_normalised(phase, cell, dtype):
         assert float(psi.angle().abs().max()) > 1e-3
 
 
-def test_normalised_n10_default():
-    model = RNNWavefunction1D(10, hidden_size=16, dtype=torch.float64, seed=0)
+@pytest.mark.parametrize("n_sites", [1, 2, 10])
+def test_normalised_default_cell(n_sites):
+    model = RNNWavefunction1D(n_sites, hidden_size=16, dtype=torch.float64, seed=0)
     with torch.no_grad():
         total = float(model.log_prob(model.all_configurations()).exp().sum())
     assert abs(total - 1.0) < 1e-12

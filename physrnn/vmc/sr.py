@@ -62,8 +62,9 @@ GRAD_METHODS = ("auto", "vmap", "jacrev", "loop")
 #: Default samples per ``jacrev`` call: larger chunks were slower on CPU (GRU, d_h 16-64,
 #: N = 10-20: 16-32 samples about 2-5x faster than 256 at once, and than the loop).
 JAC_CHUNK = 32
-#: Default samples per ``vmap`` call (memory ``O(chunk * p)`` per parameter gradient).
+#: Most samples per ``vmap`` call, and the memory their per-sample gradients may take.
 VMAP_CHUNK = 1024
+VMAP_BYTES = 1 << 28
 
 
 class _LogPsi(nn.Module):
@@ -197,7 +198,12 @@ def per_sample_log_psi_grads(
     if method == "loop":
         return torch.cat([_loop_chunk(model, c) for c in chunks])
     if method == "vmap" or (method == "auto" and type(model) not in _NO_VMAP):
-        vchunks = chunks if chunk_size is not None else torch.split(s, VMAP_CHUNK)
+        if chunk_size is None:  # per-sample gradients and a few temporaries of that size
+            n_params = sum(p.numel() for _, p in _trainable(model))
+            per_sample = 4 * n_params * next(model.parameters()).element_size()
+            vchunks = torch.split(s, max(1, min(VMAP_CHUNK, VMAP_BYTES // per_sample)))
+        else:
+            vchunks = chunks
         try:
             return torch.cat([_vmap_chunk(model, c) for c in vchunks])
         except (RuntimeError, NotImplementedError, ValueError) as err:

@@ -86,7 +86,8 @@ class RNNWavefunction1D(AutoregressiveWavefunction):
         """One-hot of the previous spin, ``(batch, n_sites, 2)``, zeros at site 0."""
         levels = torch.arange(self.local_size, device=s.device)
         prev = (s[:, :-1].unsqueeze(-1) == levels).to(self.dtype)  # out of place: vmap-able
-        return torch.cat([torch.zeros_like(prev[:, :1]).expand(s.shape[0], 1, -1), prev], dim=1)
+        first = torch.zeros(s.shape[0], 1, self.local_size, dtype=self.dtype, device=s.device)
+        return torch.cat([first, prev], dim=1)
 
     def _heads(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         log_p = torch.log_softmax(self.amplitude_head(hidden), dim=-1)
