@@ -381,7 +381,29 @@ def _parser() -> Any:
                         help="fresh samples for the final energy of each row")
     parser.add_argument("--seed", type=int, default=0, help="seed of models and sampling")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument("--table", nargs="+", metavar="JSON", default=None,
+                        help="print one table of the rows of these result files (e.g. rows "
+                             "run by several processes) and exit; runs nothing")
     return parser
+
+
+def print_tables(paths: list[str]) -> int:
+    """Print the table of the rows stored in result files (``--table``), file order."""
+    import json
+
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        try:
+            payload = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as err:
+            raise SystemExit(f"--table: cannot read {path}: {err}") from None
+        if not isinstance(payload, dict) or payload.get("benchmark") != \
+                "reproduce_rnn_wavefunctions":
+            raise SystemExit(f"--table: {path} is not a reproduce_rnn_wavefunctions result")
+        rows += [{**row, "steps": row["steps"] + ("" if payload.get("complete") else " (partial)")}
+                 for row in payload["rows"]]
+    print(markdown_table(rows, COLUMNS))
+    return 0
 
 
 def select_rows(text: str, quick: bool) -> list[RowSpec]:
@@ -418,6 +440,8 @@ def _device_label(device: Any) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run the selected rows, print the table, write the JSON."""
     args = _parser().parse_args(argv)
+    if args.table is not None:
+        return print_tables(args.table)
     if args.threads is not None:
         limit_threads(args.threads)  # before anything imports jax / netket
     if args.final_samples < 2:

@@ -55,6 +55,16 @@ def test_quick_run_writes_rows_against_the_right_references(tmp_path, capsys):
         assert row["relative_error_exact"] == pytest.approx(
             (row["energy_exact"] - row["reference"]) / abs(row["reference"]), rel=1e-12)
 
+    # --table: one table from result files, runs nothing; foreign files are refused
+    assert bench.main(["--table", str(out), str(out)]) == 0
+    table = capsys.readouterr().out
+    assert table.count("heisenberg 4x4 obc") == 4 and "(partial)" not in table
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"benchmark": "vmc_speed", "rows": []}))
+    for bad in (foreign, tmp_path / "missing.json"):
+        with pytest.raises(SystemExit, match="--table"):
+            bench.main(["--table", str(bad)])
+
 
 def test_extrapolation_recovers_a_power_law_and_flags_a_flat_curve():
     steps = np.arange(1, 401, dtype=float)
