@@ -42,6 +42,7 @@ Run::
     python benchmarks/reproduce_rnn_wavefunctions.py --threads 1 --budget-s 90 \\
         --json benchmarks/results/reproduce_rnn_wavefunctions-$(date +%F)-cpu2.json
     python benchmarks/reproduce_rnn_wavefunctions.py --device cuda --budget-s 0 --json ...
+    python benchmarks/reproduce_rnn_wavefunctions.py --table a.json b.json  # one table
 
 ``--rows "heisenberg 4x4 obc,tfim chain N=20 h=1"`` selects rows by name; ``--seed``,
 ``--final-samples`` and ``--device`` as usual; ``--budget-s 0`` removes the time limit.
