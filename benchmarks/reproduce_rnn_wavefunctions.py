@@ -370,6 +370,9 @@ def _parser() -> Any:
     parser.add_argument("--rows", type=str, default="all",
                         help="comma-separated row names, or 'all'; names: "
                              + "; ".join(row_names()))
+    parser.add_argument("--optimizers", type=str, default="all",
+                        help="only the rows of these optimisers: adam, minsr (comma-separated) "
+                             "or all")
     parser.add_argument("--preset", choices=("auto", "full", "cpu"), default="auto",
                         help="model and batch sizes: full (the row table), cpu (smaller), "
                              "auto (full on CUDA, cpu otherwise)")
@@ -407,8 +410,15 @@ def print_tables(paths: list[str]) -> int:
     return 0
 
 
-def select_rows(text: str, quick: bool) -> list[RowSpec]:
-    """The rows named in ``text`` (``"all"``: every row), in table order."""
+def select_rows(text: str, quick: bool, optimizers: str = "all") -> list[RowSpec]:
+    """The rows named in ``text`` (``"all"``: every row) whose optimiser is in ``optimizers``
+    (comma-separated ``adam``/``minsr``, or ``"all"``), in table order."""
+    if optimizers != "all":
+        wanted = {o.strip() for o in optimizers.split(",")}
+        if not wanted <= {"adam", "minsr"}:
+            raise SystemExit(f"--optimizers: unknown {sorted(wanted - {'adam', 'minsr'})}; "
+                             "known: adam, minsr")
+        return [r for r in select_rows(text, quick) if r.optimizer in wanted]
     if quick:
         names = list(QUICK_ROWS) if text == "all" else [t.strip() for t in text.split(",")]
     else:
@@ -462,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         budget = budget_large = min(budget or 20.0, 20.0)
     label = _device_label(device)
-    rows_spec = select_rows(args.rows, args.quick)
+    rows_spec = select_rows(args.rows, args.quick, args.optimizers)
     print(f"# {len(rows_spec)} rows on {label}; preset {'quick' if args.quick else preset}; "
           f"budget {budget} s per row ({budget_large} s for large rows); final estimate from "
           f"{final_samples} samples; torch threads {torch.get_num_threads()}", flush=True)

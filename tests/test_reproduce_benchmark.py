@@ -95,3 +95,9 @@ def test_row_table_is_consistent():
         assert row.reference is not None and row.target > 0
     with pytest.raises(SystemExit):
         bench.select_rows("no such row", quick=False)
+    both = bench.select_rows("heisenberg 4x4 obc", quick=False)
+    assert [r.optimizer for r in both] == ["adam", "minsr"]
+    assert [r.optimizer for r in bench.select_rows("heisenberg 4x4 obc", False, "minsr")] == \
+        ["minsr"]
+    with pytest.raises(SystemExit, match="--optimizers"):
+        bench.select_rows("all", quick=False, optimizers="lbfgs")
