@@ -379,6 +379,12 @@ def test_prefix_ratios_equal_scratch(model_name, shape, boundary, kw):
     system, model = _prefix_case(model_name, shape, boundary, kw)
     s, cache = model.sample_with_cache(40, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(s, model.sample(40, generator=torch.Generator().manual_seed(1)))
+    again = model.prefix_cache(s)  # teacher-forced: the same cache as the sampling pass
+    torch.testing.assert_close(cache.hidden, again.hidden, rtol=0, atol=1e-12)
+    torch.testing.assert_close(cache.log_p, again.log_p, rtol=0, atol=1e-12)
+    assert (cache.phase is None) == (again.phase is None)
+    if cache.phase is not None:
+        torch.testing.assert_close(cache.phase, again.phase, rtol=0, atol=1e-12)
     elements = ConnectedOperator(system.operator).elements(s)
     fast = model.log_psi_ratios(s, elements, cache=cache, chunk_size=29)
     slow = AutoregressiveWavefunction.log_psi_ratios(model, s, elements)

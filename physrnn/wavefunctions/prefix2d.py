@@ -32,7 +32,13 @@ from physrnn.wavefunctions.symmetry import masked_log_softmax
 if TYPE_CHECKING:
     from physrnn.wavefunctions.rnn2d import RNNWavefunction2D
 
-__all__ = ["PrefixCache2D", "build_cache", "first_changed_step", "log_psi_ratios_2d"]
+__all__ = [
+    "PrefixCache2D",
+    "build_cache",
+    "cache_from_states",
+    "first_changed_step",
+    "log_psi_ratios_2d",
+]
 
 #: Bytes of the per-block state buffer on a CPU (fits a large cache level).
 CPU_BLOCK_BYTES = 1 << 24
@@ -70,16 +76,23 @@ def _gather(table: torch.Tensor, s_steps: torch.Tensor) -> torch.Tensor:
     return table.gather(-1, s_steps.unsqueeze(-1)).squeeze(-1).double()
 
 
+def cache_from_states(model: RNNWavefunction2D, s_steps: torch.Tensor, hidden: torch.Tensor,
+                      log_p: torch.Tensor) -> PrefixCache2D:
+    """The cache of configurations ``s_steps`` (``(B, N)`` step order) from their hidden states
+    ``(B, N, d_h)`` and their own conditionals ``log p_t(s_t)`` ``(B, N)``."""
+    phases = model.step_phases(hidden)
+    padded = torch.cat([hidden, torch.zeros_like(hidden[:, :1])], dim=1)
+    return PrefixCache2D(padded, log_p.double(),
+                         None if phases is None else _gather(phases, s_steps))
+
+
 @torch.no_grad()
 def build_cache(model: RNNWavefunction2D, s: torch.Tensor) -> PrefixCache2D:
     """Teacher-forced pass over ``s`` (``(B, N)`` site order) keeping every step's state."""
     s_steps = s[:, model.order]
     hidden = model.hidden_states(s_steps)  # (B, N, d_h)
     log_p = masked_log_softmax(model.amplitude_head(hidden), model.u1_masks(s_steps))
-    phases = model.step_phases(hidden)
-    padded = torch.cat([hidden, torch.zeros_like(hidden[:, :1])], dim=1)
-    return PrefixCache2D(padded, _gather(log_p, s_steps),
-                         None if phases is None else _gather(phases, s_steps))
+    return cache_from_states(model, s_steps, hidden, _gather(log_p, s_steps))
 
 
 def first_changed_step(model: RNNWavefunction2D, s: torch.Tensor, elements: Any) -> torch.Tensor:

@@ -34,6 +34,7 @@ from physrnn.wavefunctions.layout import Layout, layout_from_graph, square_layou
 from physrnn.wavefunctions.prefix2d import (
     PrefixCache2D,
     build_cache,
+    cache_from_states,
     default_block_rows,
     log_psi_ratios_2d,
 )
@@ -240,9 +241,11 @@ class RNNWavefunction2D(AutoregressiveWavefunction):
     def sample_with_cache(
         self, n_samples: int, *, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, PrefixCache2D]:
-        """:meth:`sample` and the :meth:`prefix_cache` of the samples."""
-        s = self.sample(n_samples, generator=generator)
-        return s, build_cache(self, s)
+        """:meth:`sample` and the :meth:`prefix_cache` of the samples, from the same pass."""
+        s_steps, states, log_p = self._sample_steps(n_samples, generator, keep=True)
+        cache = cache_from_states(self, s_steps, torch.stack(states, dim=1),
+                                  torch.stack(log_p, dim=1))
+        return s_steps[:, self.step_of_site], cache
 
     @torch.no_grad()
     def log_psi_ratios(
@@ -287,6 +290,14 @@ class RNNWavefunction2D(AutoregressiveWavefunction):
         Returns:
             ``(n_samples, N)`` long tensor of local indices in netket's site order.
         """
+        s_steps, _, _ = self._sample_steps(n_samples, generator, keep=False)
+        return s_steps[:, self.step_of_site]
+
+    def _sample_steps(
+        self, n_samples: int, generator: torch.Generator | None, *, keep: bool
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        """Samples in **step** order ``(n_samples, N)``; with ``keep``, also every step's hidden
+        state ``(n_samples, d_h)`` and the sampled value's ``log p`` ``(n_samples,)``."""
         if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
             raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
         n, dev = self.n_sites, self.device
@@ -297,6 +308,7 @@ class RNNWavefunction2D(AutoregressiveWavefunction):
         n_up_before = torch.zeros(n_samples, dtype=torch.long, device=dev)
         rows = torch.arange(n_samples, device=dev)
         states: list[torch.Tensor] = []
+        chosen: list[torch.Tensor] = []
         for k in range(n):
             h = self.cell(self._neighbour_states(states, k, zero), onehot[:, self._prev_padded[k]])
             states.append(h)
@@ -308,4 +320,6 @@ class RNNWavefunction2D(AutoregressiveWavefunction):
             s_steps[:, k] = v
             onehot[rows, k, v] = 1.0
             n_up_before += (v == self.up_index).long()
-        return s_steps[:, self.step_of_site]
+            if keep:
+                chosen.append(log_p.gather(1, v.unsqueeze(1)).squeeze(1))
+        return s_steps, states, chosen
