@@ -30,6 +30,7 @@ from typing import Any
 __all__ = [
     "REPO_ROOT",
     "base_parser",
+    "cpu_model_name",
     "format_value",
     "limit_threads",
     "machine_info",
@@ -132,6 +133,17 @@ def _git_dirty(repo: Path = REPO_ROOT) -> bool | None:
     return bool(out.stdout.strip())
 
 
+def cpu_model_name() -> str | None:
+    """The CPU's ``model name`` from ``/proc/cpuinfo`` (Linux), or ``None``."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 def machine_info(*, import_jax: bool = True) -> dict[str, Any]:
     """Describe the machine, the software and the thread settings of this run.
 
@@ -150,15 +162,7 @@ def machine_info(*, import_jax: bool = True) -> dict[str, Any]:
         None outside a checkout or before the first commit), ``git_dirty`` (tracked files
         modified), ``date_utc`` (ISO 8601).
     """
-    processor = platform.processor() or None
-    if not processor and sys.platform.startswith("linux"):
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    processor = line.split(":", 1)[1].strip()
-                    break
-        except OSError:
-            pass
+    processor = platform.processor() or cpu_model_name()
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
 
     info: dict[str, Any] = {

@@ -63,6 +63,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 from benchmarks._common import (  # noqa: E402
     VMC_VERSION_KEYS,
     base_parser,
+    cpu_model_name,
     limit_threads,
     machine_info,
     markdown_table,
@@ -437,14 +438,7 @@ def _device_label(device: Any) -> str:
 
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA)"
-    name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    name = cpu_model_name() or platform.processor() or platform.machine()
     return f"CPU {name}, {torch.get_num_threads()} thr"
 
 
