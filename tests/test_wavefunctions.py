@@ -35,6 +35,9 @@ def test_normalised_default_cell(n_sites):
     with torch.no_grad():
         total = float(model.log_prob(model.all_configurations()).exp().sum())
     assert abs(total - 1.0) < 1e-12
+    # configuration_index inverts the enumeration
+    index = model.configuration_index(model.all_configurations())
+    assert torch.equal(index, torch.arange(2**n_sites))
 
 
 @pytest.mark.parametrize("phase", [False, True])

@@ -21,7 +21,7 @@ import torch
 
 from physrnn.errors import NonFiniteError
 from physrnn.vmc.operators import ConnectedOperator
-from physrnn.wavefunctions.base import AutoregressiveWavefunction
+from physrnn.wavefunctions.base import MAX_ENUMERATION_SITES, AutoregressiveWavefunction
 
 __all__ = [
     "EnergyStats",
@@ -206,7 +206,7 @@ def local_energies(
 
 
 #: Largest number of sites :func:`exact_energy` enumerates (``2**N`` amplitudes).
-EXACT_MAX_SITES = 20
+EXACT_MAX_SITES = MAX_ENUMERATION_SITES
 
 
 @torch.no_grad()
@@ -246,7 +246,6 @@ def exact_energy(
     norm = float((psi.abs() ** 2).sum())
     if not norm > 0:
         raise ValueError("the wavefunction is zero on every configuration")
-    weights = 2 ** torch.arange(model.n_sites - 1, -1, -1, device=configs.device)
     support = torch.nonzero(psi.abs() > 0).squeeze(1)
     total = torch.zeros((), dtype=torch.complex128, device=configs.device)
     for start in range(0, len(support), chunk_size):
@@ -255,7 +254,7 @@ def exact_energy(
         el = operator.elements(s)
         h_psi = el.diagonal.to(torch.complex128) * psi[rows]
         if len(el):
-            cols = (el.materialise(s) * weights).sum(-1)
+            cols = model.configuration_index(el.materialise(s))
             h_psi = h_psi.index_add(0, el.sample, el.mels.to(torch.complex128) * psi[cols])
         total = total + (psi[rows].conj() * h_psi).sum()
     return float(total.real) / norm

@@ -20,7 +20,11 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["AutoregressiveWavefunction"]
+__all__ = ["MAX_ENUMERATION_SITES", "AutoregressiveWavefunction"]
+
+#: Most sites whose ``2**N`` configurations :meth:`AutoregressiveWavefunction.all_configurations`
+#: enumerates.
+MAX_ENUMERATION_SITES = 20
 
 
 class AutoregressiveWavefunction(nn.Module, ABC):
@@ -154,13 +158,20 @@ class AutoregressiveWavefunction(nn.Module, ABC):
 
     @torch.no_grad()
     def all_configurations(self) -> torch.Tensor:
-        """Every configuration, ``(2**n_sites, n_sites)``; only for ``n_sites <= 20``."""
-        if self.n_sites > 20:
+        """Every configuration, ``(2**n_sites, n_sites)``, site 0 the most significant bit;
+        only for ``n_sites <= MAX_ENUMERATION_SITES``."""
+        if self.n_sites > MAX_ENUMERATION_SITES:
             raise ValueError(f"enumerating 2**{self.n_sites} configurations is too large")
         n = self.n_sites
         codes = torch.arange(2**n, device=self.device)
         shifts = torch.arange(n - 1, -1, -1, device=self.device)
         return (codes.unsqueeze(-1) >> shifts) & 1
+
+    @staticmethod
+    def configuration_index(s: torch.Tensor) -> torch.Tensor:
+        """Row of each configuration ``s`` ``(B, N)`` in :meth:`all_configurations`, ``(B,)``."""
+        weights = 2 ** torch.arange(s.shape[-1] - 1, -1, -1, device=s.device)
+        return (s * weights).sum(-1)
 
     @torch.no_grad()
     def psi_vector(self) -> torch.Tensor:
