@@ -223,6 +223,17 @@ def _flat(p: torch.Tensor) -> torch.Tensor:
     return (torch.view_as_real(g) if g.is_complex() else g).reshape(-1).to(torch.float64)
 
 
+def _write_flat(grads: list[torch.Tensor], flat: torch.Tensor) -> None:
+    """Copy the flat float64 vector ``flat`` into ``grads`` in order (complex as pairs);
+    the inverse of :func:`_flat`."""
+    offset = 0
+    for g in grads:
+        view = torch.view_as_real(g) if g.is_complex() else g
+        size = view.numel()
+        view.copy_(flat[offset:offset + size].view_as(view))
+        offset += size
+
+
 def _sharded(loader: Any) -> ShardedBatchSampler | None:
     bs = getattr(loader, "batch_sampler", None)
     return bs if isinstance(bs, ShardedBatchSampler) else None
@@ -298,15 +309,10 @@ class DataParallel:
         n = float(total[-1])
         if n <= 0:
             raise ValueError(f"global batch {index} holds no windows")
-        mean = total[:-2] / n
-        offset = 0
         for p in params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
-            view = torch.view_as_real(p.grad) if p.grad.is_complex() else p.grad
-            size = view.numel()
-            view.copy_(mean[offset:offset + size].view_as(view))
-            offset += size
+        _write_flat([p.grad for p in params], total[:-2] / n)
         return float(total[-2]) / n, int(round(n))
 
     def reduce_batch(self, loader: Iterable, model: torch.nn.Module, loss: float, n: int,
@@ -342,13 +348,7 @@ class DataParallel:
         total = float(flat[-1])
         if total <= 0:
             raise ValueError(f"global batch {index} holds no windows")
-        mean = flat[:-2] / total
-        offset = 0
-        for g in grads:
-            view = torch.view_as_real(g) if g.is_complex() else g
-            k = view.numel()
-            view.copy_(mean[offset:offset + k].view_as(view))
-            offset += k
+        _write_flat(grads, flat[:-2] / total)
         return float(flat[-2]) / total, int(round(total))
 
     def reduce_eval(self, loader: Iterable, total: float, n: int) -> tuple[float, int]:
