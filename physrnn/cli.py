@@ -10,12 +10,16 @@ Subcommands:
     sweep        a grid of runs from one config (local, in parallel, or a SLURM array)
     collect      gather every summary.json under some directories into one table
     show-config  print the resolved config (defaults + file + --set) as TOML
+    convert-checkpoint  rewrite a trusted old-format (pickled) checkpoint in the safe format
 
 Exit codes: 0 success; 1 a run or a sweep member failed; 2 a user error (bad config, argument
 or file: one line ``physrnn: error: ...`` on stderr, nothing existing changed); 3 a VMC run
-stopped early; 75 preempted by SIGTERM/SIGUSR1 after writing a checkpoint (rerun with
-``--resume``); 130 interrupted (Ctrl-C). ``PHYSRNN_DEBUG=1`` shows the traceback of an
-error that is reported in one line.
+stopped early; 73 the output directory or file is in use by another process (the line names
+its host and pid); 74 an output could not be written (disk full, read-only, directory removed:
+the previous files are intact; fix it and rerun with ``--resume``); 75 preempted by
+SIGTERM/SIGUSR1 after writing a checkpoint (rerun with ``--resume``); 130 interrupted (Ctrl-C:
+no checkpoint is written mid-step, ``--resume`` starts from the last periodic one).
+``PHYSRNN_DEBUG=1`` shows the traceback of an error that is reported in one line.
 """
 
 from __future__ import annotations
@@ -34,7 +38,15 @@ import numpy as np
 from physrnn.errors import ConfigError, OutputExistsError, PhysrnnError
 from physrnn.preempt import PREEMPTED_EXIT_CODE
 
-__all__ = ["main", "QUICKSTART_OVERRIDES"]
+__all__ = ["main", "QUICKSTART_OVERRIDES", "LOCKED_EXIT_CODE", "WRITE_FAILED_EXIT_CODE"]
+
+#: Exit code when the output directory (or file) is locked by another live process
+#: (``EX_CANTCREAT`` of ``sysexits.h``).
+LOCKED_EXIT_CODE = 73
+#: Exit code when an output could not be written (disk or quota full, read-only file system,
+#: directory removed; ``EX_IOERR``): the files that were there are unchanged, and a run
+#: continues from its last checkpoint with ``--resume`` once the cause is fixed.
+WRITE_FAILED_EXIT_CODE = 74
 
 #: The quickstart run: defaults of :class:`physrnn.config.VMCRunConfig` plus these settings.
 #: One intra-op thread: a GRU of 32 units gains little from a second thread, and oversubscribed
@@ -93,8 +105,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="physrnn",
         description="Recurrent neural networks for physics, checked against exact answers.",
         epilog="exit codes: 0 success, 1 a run failed, 2 user error (bad config, argument or "
-               "file), 3 VMC stopped early, 75 preempted after a checkpoint (rerun with "
-               "--resume), 130 interrupted",
+               "file), 3 VMC stopped early, 73 output in use by another process, 74 output "
+               "could not be written (disk full, read-only, removed; previous files intact), "
+               "75 preempted after a checkpoint (rerun with --resume), 130 interrupted "
+               "(Ctrl-C; resume from the last periodic checkpoint)",
     )
     parser.add_argument("--version", action="version", version=f"physrnn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -227,6 +241,17 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--h5", type=Path, help="also write this HDF5 table (physrnn-table v1)")
     c.add_argument("--overwrite", action="store_true", help="replace existing table files")
 
+    k = sub.add_parser(
+        "convert-checkpoint", help="convert a trusted old-format checkpoint to the safe format",
+        description="physrnn reads checkpoints without running code (plain data and tensors "
+                    "only). A checkpoint of an older physrnn that pickled Python objects is "
+                    "refused; if you trust where it came from, this loads it once with full "
+                    "pickle (which runs any code in it), rewrites it in the safe format in "
+                    "place, and keeps the original as FILE.unsafe.")
+    k.add_argument("file", type=Path, help="checkpoint.pt to convert")
+    k.add_argument("--trust", action="store_true",
+                   help="required: you trust the file's source (loading it may run its code)")
+
     s = sub.add_parser("show-config", help="print the resolved config as TOML")
     s.add_argument("config", type=Path, nargs="?", help="TOML config file (default: defaults)")
     s.add_argument("--set", dest="overrides", action="append", default=[],
@@ -284,6 +309,8 @@ def _cmd_vmc(args: argparse.Namespace, *, quickstart: bool) -> int:
     finally:
         cleanup()
     if not info.is_main:
+        if summary.get("status") == "preempted":
+            preempt.mark_preempted(signame)
         return {"preempted": PREEMPTED_EXIT_CODE, "completed": 0}.get(summary.get("status"), 3)
     if summary.get("status") == "preempted":
         return _preempted(signame, f"step {summary.get('n_steps')}", out)
@@ -310,7 +337,11 @@ def _print_forecast_table(rows: list[dict]) -> None:
 
 
 def _preempted(signame: str, where: str, out: Path) -> int:
-    """Report a preempted run on stderr; returns :data:`PREEMPTED_EXIT_CODE`."""
+    """Report a preempted run on stderr, and to a launcher (:func:`physrnn.preempt.mark_preempted`);
+    returns :data:`PREEMPTED_EXIT_CODE`."""
+    from physrnn.preempt import mark_preempted
+
+    mark_preempted(signame)
     print(f"physrnn: preempted by {signame or 'a signal'} after {where}; checkpoint written to "
           f"{out}/checkpoint.pt (continue with --resume); exit code {PREEMPTED_EXIT_CODE}",
           file=sys.stderr)
@@ -351,6 +382,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         cleanup()
     if summary.get("status") == "preempted":
         if not info.is_main:
+            preempt.mark_preempted(signame)
             return PREEMPTED_EXIT_CODE
         return _preempted(signame, f"epoch {summary.get('epochs')}", args.out)
     if not info.is_main:
@@ -365,11 +397,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from physrnn.train.job import _write_eval_figures, evaluate_run, load_trained
 
     out = args.run_dir / "evaluate"
+    if out.is_symlink():  # a received run directory must not send our writes elsewhere
+        raise OutputExistsError(f"{out} is a symbolic link (to {os.readlink(out)}); physrnn "
+                                "evaluate writes only inside the run directory: remove the link")
     if out.exists() and any(out.iterdir()) and not args.overwrite:
         raise OutputExistsError(f"{out} already exists; pass --overwrite to replace it")
     config, model, data = load_trained(args.run_dir, overrides=args.overrides)
+    prepare_output_dir(out, overwrite=True, lock=True)  # released when main() returns
     rows, extras = evaluate_run(config, model, data)
-    prepare_output_dir(out, overwrite=True)
     write_summary(out / "evaluation.json", {"table": rows})
     _write_eval_figures(out, config, extras)
     _print_forecast_table(rows)
@@ -402,7 +437,7 @@ def _cmd_memory(args: argparse.Namespace) -> int:
             raise ConfigError(f"--variants: unknown variant {v!r}; choose {', '.join(VARIANTS)}")
     if args.seeds < 1 or args.steps < 1:
         raise ConfigError("--seeds and --steps must be >= 1")
-    out = prepare_output_dir(args.out, overwrite=args.overwrite)
+    out = prepare_output_dir(args.out, overwrite=args.overwrite, lock=True)
     rows = run_memory_experiment(task=args.task, delays=delays, cells=models, variants=variants,
                                  seeds=args.seeds, steps=args.steps, hidden_size=args.hidden,
                                  lr=args.lr, progress=False if args.quiet else None)
@@ -455,10 +490,12 @@ def _cmd_data(args: argparse.Namespace) -> int:
     if args.data_command == "generate":
         from physrnn.data.cards import generate_from_card, load_card
         from physrnn.data.hdf5 import describe_dataset
+        from physrnn.runlock import file_lock
 
         card = load_card(args.card, overrides=args.overrides)
-        path = generate_from_card(card, args.out, overwrite=args.overwrite,
-                                  progress=False if args.quiet else None)
+        with file_lock(args.out):  # a second process on the same file is refused
+            path = generate_from_card(card, args.out, overwrite=args.overwrite,
+                                      progress=False if args.quiet else None)
         print(describe_dataset(path))
         return 0
     if args.data_command == "info":
@@ -479,6 +516,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from physrnn import preempt
+    from physrnn.runlock import RunLock
     from physrnn.sweep import plan_sweep, run_sweep, write_slurm, write_sweep
 
     if args.jobs < 1:
@@ -502,11 +540,13 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         kwargs = {"max_parallel": args.max_parallel, "time_limit": args.slurm_time}
         if args.slurm_template is not None:  # fail on a bad template before writing anything
             render_slurm(plan, args.slurm_template.read_text(encoding="utf-8"), **kwargs)
+        RunLock(plan.out, what=f"sweep directory {plan.out}").acquire()  # released by main()
         write_sweep(plan, overwrite=args.overwrite)
         path = write_slurm(plan, args.slurm_template, **kwargs)
         print(f"\nwrote {path} ({len(plan.runs)} array tasks) and {plan.out}/runs.txt; "
               f"submit with: sbatch {path}")
         return 0
+    RunLock(plan.out, what=f"sweep directory {plan.out}").acquire()  # released by main()
     write_sweep(plan, overwrite=args.overwrite)
     with preempt.handle_preemption():
         results = run_sweep(plan, jobs=args.jobs, overwrite=args.overwrite)
@@ -560,6 +600,9 @@ def main(argv: list[str] | None = None) -> int:
     quiet = getattr(args, "quiet", False)
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    from physrnn.runlock import held_locks
+
+    held_before = {id(lock) for lock in held_locks()}
     try:
         if args.command in ("quickstart", "vmc"):
             return _cmd_vmc(args, quickstart=args.command == "quickstart")
@@ -580,16 +623,38 @@ def main(argv: list[str] | None = None) -> int:
 
             print(to_toml(load_config(args.config, overrides=args.overrides)), end="")
             return 0
+        if args.command == "convert-checkpoint":
+            from physrnn.checkpoints import convert_checkpoint
+
+            convert_checkpoint(args.file, trust=args.trust)
+            print(f"converted {args.file} to the safe format; the original is kept as "
+                  f"{args.file}.unsafe")
+            return 0
     except (PhysrnnError, OSError) as exc:
         if os.environ.get("PHYSRNN_DEBUG"):
             raise
         print(f"physrnn: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
+        return _exit_code(exc)
     except KeyboardInterrupt:
-        print("physrnn: interrupted; a checkpoint was written (continue with --resume)",
-              file=sys.stderr)
+        print("physrnn: interrupted; nothing was checkpointed mid-step: --resume continues "
+              "from the last periodic checkpoint", file=sys.stderr)
         return 130
+    finally:
+        for lock in held_locks():  # the locks this command took
+            if id(lock) not in held_before:
+                lock.release()
     return 1  # pragma: no cover
+
+
+def _exit_code(exc: BaseException) -> int:
+    """Exit code of an error reported in one line (documented in the module docstring)."""
+    from physrnn.errors import OutputWriteError, RunLockedError
+
+    if isinstance(exc, RunLockedError):
+        return LOCKED_EXIT_CODE
+    if isinstance(exc, OutputWriteError):
+        return WRITE_FAILED_EXIT_CODE
+    return 2
 
 
 def _one_line(exc: BaseException) -> str:

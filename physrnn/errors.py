@@ -9,6 +9,9 @@ __all__ = [
     "RecordError",
     "NonFiniteError",
     "OutputExistsError",
+    "OutputWriteError",
+    "RunLockedError",
+    "UnsafeFileError",
 ]
 
 
@@ -34,3 +37,16 @@ class NonFiniteError(PhysrnnError, FloatingPointError):
 
 class OutputExistsError(PhysrnnError):
     """The output directory already holds results and neither overwrite nor resume was asked."""
+
+
+class OutputWriteError(PhysrnnError, OSError):
+    """An output could not be written (disk or quota full, read-only file system, directory
+    vanished). The file under its final name is unchanged (the previous version, or none)."""
+
+
+class RunLockedError(PhysrnnError):
+    """Another live process holds the lock of the output directory or file."""
+
+
+class UnsafeFileError(RecordError):
+    """A file holds pickled Python objects that a safe load refuses (it could run code)."""

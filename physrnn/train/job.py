@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from physrnn import preempt
+from physrnn.checkpoints import check_checkpoint_version, load_torch_file, save_torch_file
 from physrnn.config import RESUME_FREE, check_resumable, to_dict, to_toml
 from physrnn.data.datasets import make_loaders
 from physrnn.data.hdf5 import TrajectoryData, read_dataset
@@ -29,17 +30,16 @@ from physrnn.distributed import (
     any_rank,
     check_resume_world_size,
     get_world_size,
-    is_distributed,
     is_main,
     resolve_device,
 )
 from physrnn.errors import ConfigError, RecordError
 from physrnn.nn.recurrent import RecurrentForecaster, TorchForecaster
 from physrnn.records import (
-    atomic_path,
     load_checkpoint,
     prepare_output_dir,
     provenance,
+    release_output_dir,
     save_checkpoint,
     write_record,
     write_summary,
@@ -167,15 +167,15 @@ def refit_readout(config: TrainRunConfig, model: RecurrentForecaster,
 
 
 def _save_readout(path: Path, model: RecurrentForecaster, fit: ReadoutFit) -> None:
-    with atomic_path(path) as tmp:
-        torch.save({"state_dict": model.state_dict(), "readout": model.readout,
-                    "dtype": str(model.dtype).removeprefix("torch."), "ridge": fit.ridge,
-                    "table": fit.table, "one_step_rmse": fit.one_step_rmse}, tmp)
+    save_torch_file(path, {"format": "physrnn-readout", "state_dict": model.state_dict(),
+                           "readout": model.readout,
+                           "dtype": str(model.dtype).removeprefix("torch."), "ridge": fit.ridge,
+                           "table": fit.table, "one_step_rmse": fit.one_step_rmse})
 
 
 def _load_readout(path: Path, model: RecurrentForecaster) -> RecurrentForecaster:
+    state = load_torch_file(path, what="read-out file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
         fitted = model.with_readout(state["readout"]).to(getattr(torch, state["dtype"]))
         fitted.load_state_dict(state["state_dict"])
     except Exception as exc:  # noqa: BLE001 - unpickling raises many types; one message
@@ -376,8 +376,18 @@ def run_train_job(
         The summary dict (keys in :data:`TRAIN_SUMMARY_KEYS`) with the full table under
         ``"table"``.
     """
+    out = run_on_main(prepare_output_dir, out, overwrite=overwrite, resume=resume, lock=True)
+    try:
+        return _train_locked(config, out, resume=resume, progress=progress, command=command,
+                             evaluate=evaluate, stop_after=stop_after)
+    finally:
+        release_output_dir(out)
+
+
+def _train_locked(config: TrainRunConfig, out: Path, *, resume: bool, progress: bool | None,
+                  command: str, evaluate: bool, stop_after: int | None) -> dict[str, Any]:
+    """:func:`run_train_job` after the output directory is prepared and locked (rank 0)."""
     main = is_main()
-    out = run_on_main(prepare_output_dir, out, overwrite=overwrite, resume=resume)
     if config.run.threads:
         torch.set_num_threads(config.run.threads)
     device = resolve_device(config.run.device)
@@ -396,6 +406,7 @@ def run_train_job(
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.exists():
         saved = load_checkpoint(ckpt)
+        check_checkpoint_version(saved, ckpt)
         check_resume_world_size(saved, ckpt)
         check_resumable(saved.get("config", {}), config, ckpt,
                         RESUME_FREE | {(sec, k) for sec in ("eval", "readout")
@@ -403,7 +414,8 @@ def run_train_job(
         trainer.resume(ckpt)
         restore_rank_rng(trainer, saved)
         log.info("resumed from %s at epoch %d", ckpt, trainer.epoch)
-    saved_epoch = {"epoch": -1}  # the epoch of the newest checkpoint of this process
+    # the epoch of the newest checkpoint of this process (-1: none yet)
+    saved_epoch = {"epoch": trainer.epoch if resume and ckpt.exists() else -1}
 
     def checkpoint(tr: Trainer) -> None:
         extra = rank_rng_states(tr)  # every rank's own RNG stream (a collective; {} alone)
@@ -429,17 +441,18 @@ def run_train_job(
         trainer.fit(train_loader, val_loader, epochs=epochs, callbacks=(callback,),
                     progress=progress)
     except KeyboardInterrupt:
-        # a checkpoint of the last completed epoch is an exact resume point: keep it; without
-        # one, save the current (mid-epoch) state so that the work is not lost (one process
-        # only: the ranks of a job may be interrupted at different points, and a collective
-        # here could wait for a rank that is gone)
-        if saved_epoch["epoch"] != trainer.epoch and not is_distributed():
-            checkpoint(trainer)
+        # no checkpoint here: Ctrl-C may come in the middle of an epoch (weights half-updated,
+        # shuffling streams advanced), and only epoch boundaries resume exactly; the last
+        # periodic checkpoint is kept
+        last = saved_epoch["epoch"]
+        kept = (f"the checkpoint of epoch {last} is kept (continue with --resume)" if last >= 0
+                else "no checkpoint was written yet")
         summary = _summary(config, [], trainer, data, len(loaders["train"].dataset),
                            "interrupted")
         if main:
             _write_outputs(out, config, trainer, [], {}, summary, command,
-                           message="interrupted by the user")
+                           message=f"interrupted by the user during epoch {trainer.epoch + 1}; "
+                                   f"{kept}")
         raise
     checkpoint(trainer)  # after fit: early stopping may have restored the best weights
     if preempted["stop"] and trainer.epoch < config.train.epochs and not trainer.stopped:

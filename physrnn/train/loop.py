@@ -57,10 +57,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from physrnn.checkpoints import check_state_shapes, load_checkpoint, save_checkpoint
 from physrnn.distributed import resolve_device
 from physrnn.errors import NonFiniteError
 from physrnn.nn.recurrent import detach_state
-from physrnn.records import load_checkpoint, save_checkpoint
 
 __all__ = ["Trainer", "RolloutSchedule", "EpochRecord", "LOSSES", "HISTORY_KEYS"]
 
@@ -795,6 +795,8 @@ class Trainer:
 
             raise RecordError(f"{path}: checkpoint holds no trainer state (keys: "
                               f"{', '.join(sorted(state))})")
+        check_state_shapes(state["trainer"].get("model") if isinstance(state["trainer"], dict)
+                           else None, self.model, path)
         self.load_state_dict(state["trainer"])
         log.info("resumed from %s after epoch %d", path, self.epoch)
         return self

@@ -18,6 +18,7 @@ import torch
 
 from physrnn import preempt
 from physrnn.baselines.reference import Reference, reference_energy
+from physrnn.checkpoints import check_checkpoint_version, check_state_shapes
 from physrnn.config import RESUME_FREE, VMCRunConfig, check_resumable, to_dict, to_toml
 from physrnn.distributed import (
     any_rank,
@@ -27,12 +28,13 @@ from physrnn.distributed import (
     resolve_device,
     run_on_main,
 )
-from physrnn.errors import ConfigError, NonFiniteError
+from physrnn.errors import ConfigError, NonFiniteError, RecordError
 from physrnn.plotting import plot_vmc_history
 from physrnn.records import (
     load_checkpoint,
     prepare_output_dir,
     provenance,
+    release_output_dir,
     save_checkpoint,
     write_record,
     write_summary,
@@ -164,7 +166,17 @@ def run_vmc_job(
     if config.vmc.deterministic and blocks and blocks % world:
         raise ConfigError(f"key 'vmc.blocks': {blocks} blocks cannot be shared evenly by "
                           f"{world} processes; use a multiple of {world}")
-    out = run_on_main(prepare_output_dir, out, overwrite=overwrite, resume=resume)
+    out = run_on_main(prepare_output_dir, out, overwrite=overwrite, resume=resume, lock=True)
+    try:
+        return _run_locked(config, out, resume=resume, progress=progress, command=command,
+                           stop_after=stop_after)
+    finally:
+        release_output_dir(out)
+
+
+def _run_locked(config: VMCRunConfig, out: Path, *, resume: bool, progress: bool | None,
+                command: str, stop_after: int | None) -> dict[str, Any]:
+    """:func:`run_vmc_job` after the output directory is prepared and locked (rank 0)."""
     if config.run.threads:
         torch.set_num_threads(config.run.threads)
     device = resolve_device(config.run.device)
@@ -174,12 +186,22 @@ def run_vmc_job(
     ckpt_path = out / "checkpoint.pt"
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
-        check_resume_world_size(state, ckpt_path)
+        check_checkpoint_version(state, ckpt_path)
+        if not isinstance(state.get("driver"), dict):
+            raise RecordError(f"{ckpt_path}: not a VMC checkpoint (no driver state; keys: "
+                              f"{', '.join(sorted(map(str, state)))})")
+        check_resume_world_size(state, ckpt_path, exact_for=(
+            config.vmc.blocks if config.vmc.deterministic else None))
         check_resumable(state.get("config", {}), config, ckpt_path, RESUME_FREE)
+        check_state_shapes(state["driver"].get("model"), driver.model, ckpt_path,
+                           what="wavefunction")
         driver.load_state_dict(state["driver"])
         log.info("resumed from %s at step %d", ckpt_path, driver.step_count)
 
+    saved_step = {"step": driver.step_count if resume and ckpt_path.exists() else None}
+
     def checkpoint() -> None:
+        saved_step["step"] = driver.step_count
         if is_main():
             save_checkpoint(ckpt_path, {"config": to_dict(config), "driver": driver.state_dict(),
                                         "world_size": get_world_size()})
@@ -210,9 +232,14 @@ def run_vmc_job(
         _finish(out, driver, config, results, ref, command, message=str(exc))
         raise NonFiniteError(f"{exc}; last good checkpoint kept at {ckpt_path}") from None
     except KeyboardInterrupt:
-        checkpoint()
+        # no checkpoint here: Ctrl-C may come in the middle of a step (sampling streams
+        # advanced, parameters half-updated), and only step boundaries resume exactly
+        last = saved_step["step"]
+        kept = ("no checkpoint was written yet" if last is None else
+                f"the checkpoint of step {last} is kept (continue with --resume)")
         results = _results(driver, system, ref, None, config, device, "interrupted")
-        _finish(out, driver, config, results, ref, command, message="interrupted by the user")
+        _finish(out, driver, config, results, ref, command,
+                message=f"interrupted by the user during step {driver.step_count + 1}; {kept}")
         raise
     checkpoint()
     if driver.step_count < config.vmc.n_steps:
