@@ -608,21 +608,49 @@ def resolve_device(name: str | torch.device) -> torch.device:
     return torch.device(name)
 
 
-def check_resume_world_size(state: Mapping[str, Any], path: str | os.PathLike[str]) -> None:
-    """Refuse to resume a checkpoint ``state`` written by a different number of processes.
+def check_resume_world_size(state: Mapping[str, Any], path: str | os.PathLike[str], *,
+                            exact_for: int | None = None) -> None:
+    """Refuse to resume a checkpoint ``state`` written by a different number of processes,
+    unless the run is one that continues exactly on the new number.
 
     ``state["world_size"]`` (1 when absent, as in checkpoints of one-process runs) must equal
-    this job's world size: data shards and per-rank random streams depend on it.
+    this job's world size: data shards, the global batch and per-rank random streams depend on
+    it. The exception is a deterministic VMC run (``vmc.deterministic = true``,
+    ``vmc.blocks = B``): its sampling streams derive from ``(seed, step, block)`` and its
+    reductions run in block order, so it is bit-identical on every number of processes that
+    divides ``B``, and any such number may resume it.
+
+    Args:
+        state: the loaded checkpoint.
+        path: where it was read (named in the messages).
+        exact_for: the block count ``B`` of a deterministic VMC run whose checkpoint this is;
+            ``None`` (or 0): the run depends on the number of processes (training,
+            non-deterministic VMC).
 
     Raises:
-        ConfigError: the numbers differ (the message names both).
+        ConfigError: the numbers differ and this run cannot continue exactly on the new one
+            (the one-line message names both numbers, and ``B`` when given).
     """
     saved = int(state.get("world_size", 1))
     now = get_world_size()
-    if saved != now:
+    if saved == now:
+        return
+    if exact_for:
+        blocks = int(exact_for)
+        if blocks % now == 0:
+            log.info("resuming %s, written by %d process(es), on %d: the deterministic run "
+                     "(vmc.blocks = %d) continues exactly on the new number", path, saved,
+                     now, blocks)
+            return
         raise ConfigError(f"cannot resume from {path}: it was written by a run of {saved} "
-                          f"process(es) and this run has {now}; resume with the same number "
-                          "of processes (the data split and random streams depend on it)")
+                          f"process(es) and this run has {now}, which does not divide "
+                          f"vmc.blocks = {blocks}; resume with a number of processes that "
+                          f"divides {blocks}")
+    raise ConfigError(f"cannot resume from {path}: it was written by a run of {saved} "
+                      f"process(es) and this run has {now}; resume with {saved} process(es) "
+                      "(the data split and random streams depend on the number; only a "
+                      "deterministic VMC run, vmc.deterministic = true with vmc.blocks = B, "
+                      "resumes on any number of processes that divides B)")
 
 
 def run_on_main(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -13,6 +13,10 @@ The safe point comes at the end of the current epoch, so the time between the si
 ``SIGKILL`` must cover one epoch and a checkpoint; otherwise the last periodic checkpoint
 (``run.checkpoint_every``) is where ``--resume`` starts (nothing is ever half-written).
 
+``torchrun`` exits with 1 when its workers stop, whatever their exit codes; started through
+``python -m physrnn.launch`` (same arguments), the workers also record the preemption with
+:func:`mark_preempted` and the launcher exits with 75.
+
 Example::
 
     from physrnn.preempt import handle_preemption
@@ -26,18 +30,24 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
-__all__ = ["PREEMPTED_EXIT_CODE", "PREEMPTION_SIGNALS", "handle_preemption", "requested",
-           "signal_name", "request", "clear"]
+__all__ = ["PREEMPTED_EXIT_CODE", "PREEMPTION_SIGNALS", "PREEMPT_MARKER_ENV", "handle_preemption",
+           "requested", "signal_name", "request", "clear", "mark_preempted"]
 
 log = logging.getLogger(__name__)
 
 #: Exit code of a command stopped by a preemption signal after writing its checkpoint
 #: (``EX_TEMPFAIL`` of ``sysexits.h``): run it again with ``--resume``.
 PREEMPTED_EXIT_CODE = 75
+
+#: Environment variable naming a file in which a process that stops for preemption records it
+#: (:func:`mark_preempted`); set by :mod:`physrnn.launch` for the workers it starts.
+PREEMPT_MARKER_ENV = "PHYSRNN_PREEMPT_MARKER"
 
 #: Signals that request a graceful stop.
 PREEMPTION_SIGNALS: tuple[signal.Signals, ...] = tuple(
@@ -73,6 +83,36 @@ def clear() -> None:
     """Forget a received request (a new run in the same process starts clean)."""
     global _requested
     _requested = None
+
+
+def mark_preempted(signame: str = "") -> Path | None:
+    """Record that this process stops for preemption, its checkpoint written, in the file named
+    by ``$PHYSRNN_PREEMPT_MARKER`` (:data:`PREEMPT_MARKER_ENV`); no-op when it is unset.
+
+    Called where a command decides on :data:`PREEMPTED_EXIT_CODE`, so that a launcher whose
+    own exit code does not carry the workers' (``torchrun``) can still tell a preemption apart
+    from a failure (:mod:`physrnn.launch`). Appends one line ``rank <RANK> <signal>``; several
+    ranks may share the file.
+
+    Args:
+        signame: the signal's name (default: :func:`signal_name`, or ``"signal"``).
+
+    Returns:
+        The marker's path, or ``None`` when the variable is unset or the file cannot be written
+        (logged as a warning: the exit code is then the launcher's own).
+    """
+    path = os.environ.get(PREEMPT_MARKER_ENV, "").strip()
+    if not path:
+        return None
+    rank = os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")).strip() or "0"
+    line = f"rank {rank} {signame or signal_name() or 'signal'}\n"
+    try:
+        with open(path, "a", encoding="utf-8") as f:  # one short append: atomic on POSIX
+            f.write(line)
+    except OSError as exc:
+        log.warning("cannot record the preemption in %s (%s): %s", path, PREEMPT_MARKER_ENV, exc)
+        return None
+    return Path(path)
 
 
 def _handler(signum: int, frame: object) -> None:
