@@ -48,10 +48,10 @@ def plain_state(obj: Any, where: str = "state") -> Any:
     """
     import torch
 
+    if isinstance(obj, np.generic):  # first: np.float64 is also a float
+        return obj.item()
     if obj is None or isinstance(obj, bool | int | float | str | torch.Tensor | torch.Size):
         return obj
-    if isinstance(obj, np.generic):
-        return obj.item()
     if isinstance(obj, np.ndarray):
         return torch.from_numpy(np.ascontiguousarray(obj).copy())
     if isinstance(obj, torch.dtype):
@@ -112,7 +112,7 @@ def load_torch_file(path: str | Path, *, what: str = "file") -> Any:
             raise UnsafeFileError(
                 f"{path}: refused to load: the {what} holds Python objects that could run code"
                 f"{' (' + culprit + ')' if culprit else ''}; nothing in it was executed. If "
-                "it is your own checkpoint from an older physrnn, convert it once with "
+                f"it is your own {what} from an older physrnn, convert it once with "
                 f"'physrnn convert-checkpoint {path} --trust'") from None
         raise RecordError(f"{path}: {what} is unreadable (corrupted or truncated?): "
                           f"{_first_line(exc)}") from None

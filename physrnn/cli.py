@@ -153,6 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="SEC.KEY=VAL", help="override an eval setting, e.g. eval.n_test=50")
     e.add_argument("--overwrite", action="store_true", help="replace DIR/evaluate")
+    e.add_argument("--quiet", action="store_true", help="warnings only")
 
     m = sub.add_parser("memory", help="which cells solve memory tasks at which delay",
                        description="Train RNN / LSTM / GRU on a memory task (adding, recall, "
@@ -240,6 +241,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--out", type=Path, required=True, help="CSV file to write")
     c.add_argument("--h5", type=Path, help="also write this HDF5 table (physrnn-table v1)")
     c.add_argument("--overwrite", action="store_true", help="replace existing table files")
+    c.add_argument("--skip-unreadable", action="store_true",
+                   help="skip runs whose summary.json (or record.h5) cannot be read, with a "
+                        "warning (default: such a file is an error)")
 
     k = sub.add_parser(
         "convert-checkpoint", help="convert a trusted old-format checkpoint to the safe format",
@@ -582,7 +586,7 @@ def _cmd_collect(args: argparse.Namespace) -> int:
         if t.exists() and (t.is_dir() or not args.overwrite):
             raise OutputExistsError(f"{t} already exists; pass --overwrite to replace it"
                                     if not t.is_dir() else f"{t} is a directory")
-    rows, columns, skipped = collect_rows(args.dirs)
+    rows, columns, skipped = collect_rows(args.dirs, skip_unreadable=args.skip_unreadable)
     write_csv(args.out, rows, columns, overwrite=args.overwrite)
     if args.h5 is not None:
         write_table_h5(args.h5, rows, columns, sources=[str(d) for d in args.dirs],

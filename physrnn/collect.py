@@ -96,7 +96,7 @@ def _flatten_config(config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _run_config(run_dir: Path) -> dict[str, Any]:
+def _run_config(run_dir: Path, *, skip_unreadable: bool = False) -> dict[str, Any]:
     toml_path = run_dir / "config.toml"
     if toml_path.is_file():
         try:
@@ -109,13 +109,20 @@ def _run_config(run_dir: Path) -> dict[str, Any]:
         try:
             return _flatten_config(read_record(run_dir / "record.h5").config)
         except RecordError as exc:
+            if not skip_unreadable:
+                raise RecordError(f"{exc} (pass --skip-unreadable to collect the other runs)")\
+                    from None
             log.warning("%s", exc)
     return {}
 
 
-def collect_rows(dirs: Sequence[str | Path]) -> tuple[list[dict[str, Scalar]], list[str],
-                                                      list[str]]:
+def collect_rows(dirs: Sequence[str | Path], *, skip_unreadable: bool = False,
+                 ) -> tuple[list[dict[str, Scalar]], list[str], list[str]]:
     """One row per run under ``dirs``.
+
+    A ``summary.json`` that is not a JSON object (corrupted, foreign, or not JSON at all), or
+    the ``record.h5`` read for a run's config when it has no ``config.toml``, is an error that
+    names the file; with ``skip_unreadable`` such runs are skipped with a warning instead.
 
     Returns:
         ``(rows, columns, skipped)``: the rows (dicts), the column order (``run``, ``path``,
@@ -134,7 +141,11 @@ def collect_rows(dirs: Sequence[str | Path]) -> tuple[list[dict[str, Scalar]], l
             if not isinstance(summary, dict):
                 raise ValueError("not a JSON object")
         except (OSError, ValueError) as exc:
-            log.warning("skipped %s: %s", path, exc)
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if not skip_unreadable:
+                raise RecordError(f"{path}: not a readable summary ({reason}); pass "
+                                  "--skip-unreadable to collect the other runs") from None
+            log.warning("skipped %s: %s", path, reason)
             skipped.append(str(path))
             continue
         run_dir = path.parent
@@ -148,7 +159,7 @@ def collect_rows(dirs: Sequence[str | Path]) -> tuple[list[dict[str, Scalar]], l
                 summary_keys.append(k)
         rows.append({"run": name, "path": str(run_dir), **{f"\0{k}": v
                                                              for k, v in flat.items()}})
-        configs.append(_run_config(run_dir))
+        configs.append(_run_config(run_dir, skip_unreadable=skip_unreadable))
     if not rows:
         raise ConfigError("none of the summary.json files could be read: "
                           + ", ".join(skipped))

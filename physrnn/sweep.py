@@ -335,7 +335,7 @@ def write_sweep(plan: SweepPlan, *, overwrite: bool = False) -> None:
     if not overwrite:
         for run in plan.runs:
             existing = run.directory / "config.toml"
-            if existing.is_file() and existing.read_text(encoding="utf-8") != run.config_toml:
+            if existing.is_file() and existing.read_bytes() != run.config_toml.encode():
                 raise OutputExistsError(
                     f"{existing} differs from this sweep's config for that run (the config, "
                     "--set or --grid changed); pass --overwrite to rerun it, or use another "
@@ -354,7 +354,7 @@ def write_sweep(plan: SweepPlan, *, overwrite: bool = False) -> None:
         tmp.write_text("".join(f"{r.directory}\n" for r in plan.runs), encoding="utf-8")
     for run in plan.runs:
         path = run.directory / "config.toml"
-        if path.is_file() and path.read_text(encoding="utf-8") == run.config_toml:
+        if path.is_file() and path.read_bytes() == run.config_toml.encode():
             continue
         with atomic_path(path) as tmp:
             tmp.write_text(run.config_toml, encoding="utf-8")

@@ -16,7 +16,7 @@ import pytest
 
 from physrnn.cli import main
 from physrnn.collect import collect_rows, read_table_h5, write_table_h5
-from physrnn.errors import ConfigError, OutputExistsError
+from physrnn.errors import ConfigError, OutputExistsError, RecordError
 from physrnn.sweep import (
     ARRAY_TEMPLATE,
     expand_grid,
@@ -203,7 +203,9 @@ def test_collect_flattens_types_and_differing_config(tmp_path, capsys):
               "[vmc]\nlr = 0.2\nn_steps = 3\n")
     (tmp_path / "s" / "c").mkdir()
     (tmp_path / "s" / "c" / "summary.json").write_text("{broken")
-    rows, columns, skipped = collect_rows([tmp_path / "s"])
+    with pytest.raises(RecordError, match=r"c/summary.json.*--skip-unreadable"):
+        collect_rows([tmp_path / "s"])
+    rows, columns, skipped = collect_rows([tmp_path / "s"], skip_unreadable=True)
     assert [r["run"] for r in rows] == ["a", "b"] and len(skipped) == 1
     assert columns[:3] == ["run", "path", "vmc.lr"]  # n_steps is the same: not a column
     assert "table" not in columns and "nested.x" in columns
