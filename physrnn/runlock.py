@@ -152,8 +152,8 @@ class RunLock:
         except OSError as exc:
             raise _write_failure(self.path, exc) from None
         for _ in range(10):  # the holder may unlink the file between our open and flock
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:  # read-only: no file open for writing keeps a remount read-only from working
+                fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)
             except OSError as exc:
                 raise _write_failure(self.path, exc) from None
             try:
@@ -176,7 +176,7 @@ class RunLock:
                 if previous is not None and previous.pid != os.getpid():
                     log.info("%s: took over the stale lock of %s (that process is gone)",
                              self.path, previous.describe())
-                self._record(fd)
+                self._record()
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.close(fd)
@@ -219,14 +219,18 @@ class RunLock:
         return (f"{self.what} is in use by {who}; wait for it to finish or stop it "
                 f"(lock file {self.path})")
 
-    def _record(self, fd: int) -> None:
+    def _record(self) -> None:
+        """Write the holder into the lock file (through a short-lived descriptor)."""
         info = {"host": socket.gethostname(), "pid": os.getpid(),
                 "started_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
                 "command": self.command}
         data = (json.dumps(info) + "\n").encode()
         try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, data, 0)
+            wfd = os.open(self.path, os.O_WRONLY | os.O_TRUNC)
+            try:
+                os.write(wfd, data)
+            finally:
+                os.close(wfd)
         except OSError as exc:
             raise _write_failure(self.path, exc) from None
 

@@ -27,7 +27,7 @@ TRAIN_TINY = ('[data]\npath = "{data}"\ncard = ""\ncontext = 20\nhorizon = 5\nst
               '[run]\nthreads = 1\ncheckpoint_every = 1\n')
 
 
-def tiny_dataset(path: Path) -> Path:
+def tiny_dataset(path: Path, *, overwrite: bool = False) -> Path:
     """Six short sine/cosine trajectories as a physrnn dataset (n_traj, n_t, 2)."""
     from physrnn.data.hdf5 import write_dataset
 
@@ -36,7 +36,7 @@ def tiny_dataset(path: Path) -> Path:
     phase = rng.uniform(0, 2 * np.pi, size=(6, 1))
     y = np.stack([np.sin(t + phase), np.cos(t + phase)], axis=-1)
     write_dataset(path, t=t, y=y, meta={"system": "oscillator", "dt": 0.05},
-                  splits={"train": [0, 1, 2, 3], "val": [4], "test": [5]})
+                  splits={"train": [0, 1, 2, 3], "val": [4], "test": [5]}, overwrite=overwrite)
     return path
 
 
