@@ -81,6 +81,7 @@ TRAIN_SUMMARY_KEYS: dict[str, str] = {
     "n_parameters": "trainable parameters of the RNN",
     "train_time_s": "wall time of training (s)",
     "final_val_loss": "validation loss after the last epoch",
+    "data_file": "resolved path of the dataset that was read",
     "seed": "run.seed",
     "physrnn_version": "package version",
     "git_revision": "git revision of the source",
@@ -88,18 +89,24 @@ TRAIN_SUMMARY_KEYS: dict[str, str] = {
 
 
 def _dataset_path(config: TrainRunConfig, out: Path, progress: bool | None) -> Path:
+    # paths in a config (perhaps someone else's) are read only, never written; say where
+    # they lead, since a relative path resolves against the current directory
     if config.data.path:
         path = Path(config.data.path)
         if not path.is_file():
-            raise ConfigError(f"data.path = {config.data.path!r}: file not found")
+            raise ConfigError(f"data.path = {config.data.path!r}: file not found "
+                              f"(resolved: {path.resolve()})")
+        log.info("dataset: data.path = %r, reading %s", config.data.path, path.resolve())
         return path
     path = out / "data.h5"
     if path.exists():
+        log.info("dataset: %s (generated earlier in --out)", path.resolve())
         return path
     from physrnn.data.cards import generate_from_card, load_card
 
     card = load_card(config.data.card, overrides=list(config.data.card_overrides))
-    log.info("generating %s from %s", path, config.data.card)
+    log.info("generating %s from the card data.card = %r (%s)", path, config.data.card,
+             Path(config.data.card).resolve())
     return generate_from_card(card, path, progress=progress)
 
 
@@ -311,6 +318,7 @@ def _summary(config: TrainRunConfig, rows: list[dict[str, Any]], trainer: Traine
         n_parameters=sum(p.numel() for p in trainer.model.parameters()),
         train_time_s=float(history["time_s"][-1]) if len(history.get("time_s", [])) else 0.0,
         final_val_loss=float(val[-1]) if val is not None and len(val) else None,
+        data_file=str(Path(data.path).resolve()) if getattr(data, "path", None) else None,
         seed=config.run.seed, physrnn_version=prov["physrnn_version"],
         git_revision=prov["git_revision"])
     return summary
