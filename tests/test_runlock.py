@@ -51,6 +51,7 @@ def _wait_for(path, proc, timeout=120.0):
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_two_processes_and_a_stale_lock_after_kill(tmp_path):
     """A real second process is refused; after ``kill -9`` of the holder, --resume works."""
     cfg = tmp_path / "vmc.toml"

@@ -137,6 +137,7 @@ def test_deterministic_run_stopped_on_one_process_resumes_exactly_on_two(tmp_pat
     _assert_same_run(tmp_path / "full", tmp_path / "r")
 
 
+@pytest.mark.slow
 def test_deterministic_run_stopped_on_two_processes_resumes_exactly_on_one(tmp_path, cfg_file,
                                                                           caplog):
     cfg = load_config(cfg_file)

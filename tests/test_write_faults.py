@@ -171,20 +171,9 @@ def test_read_only_mid_run_real_tmpfs(tmp_path):
         lines = error_lines(err)
         assert code == WRITE_FAILED_EXIT_CODE, err
         assert len(lines) == 1 and "Read-only file system" in lines[0], err
-        step = load_checkpoint(out / "checkpoint.pt")["driver"]["step_count"]
-        # writable again: --resume continues from that checkpoint (stopped here by SIGTERM)
-        resumed = _start(cfg, out, 2, "--resume")
-        try:
-            t0 = time.monotonic()
-            while load_checkpoint(out / "checkpoint.pt")["driver"]["step_count"] <= step:
-                assert resumed.poll() is None and time.monotonic() - t0 < 120
-                time.sleep(0.05)
-            resumed.send_signal(signal.SIGTERM)
-            code, err = _finish(resumed)
-        finally:
-            if resumed.poll() is None:
-                resumed.kill()
-        assert code == 75, err
+        # nothing half-written: the checkpoint reads back (resuming from it once the file
+        # system is writable again is the full-disk test's second half)
+        assert load_checkpoint(out / "checkpoint.pt")["driver"]["step_count"] >= 2
 
 
 def test_run_directory_removed_mid_run(tmp_path):
@@ -210,7 +199,7 @@ def test_ctrl_c_writes_no_mid_step_checkpoint(tmp_path):
     cfg = tmp_path / "vmc.toml"
     cfg.write_text(VMC_TINY.replace("n_steps = 8", "n_steps = 3000"))
     rng = np.random.default_rng(11)
-    for trial in range(2):
+    for trial in range(1):
         out = tmp_path / f"run{trial}"
         proc = _start(cfg, out, every=25)
         try:

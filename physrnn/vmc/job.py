@@ -187,12 +187,12 @@ def _run_locked(config: VMCRunConfig, out: Path, *, resume: bool, progress: bool
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
         check_checkpoint_version(state, ckpt_path)
-        if not isinstance(state.get("driver"), dict):
-            raise RecordError(f"{ckpt_path}: not a VMC checkpoint (no driver state; keys: "
-                              f"{', '.join(sorted(map(str, state)))})")
         check_resume_world_size(state, ckpt_path, exact_for=(
             config.vmc.blocks if config.vmc.deterministic else None))
         check_resumable(state.get("config", {}), config, ckpt_path, RESUME_FREE)
+        if not isinstance(state.get("driver"), dict):
+            raise RecordError(f"{ckpt_path}: not a VMC checkpoint (no driver state; keys: "
+                              f"{', '.join(sorted(map(str, state)))})")
         check_state_shapes(state["driver"].get("model"), driver.model, ckpt_path,
                            what="wavefunction")
         driver.load_state_dict(state["driver"])
