@@ -322,16 +322,32 @@ def plan_sweep(config_path: str | Path, grid_items: Sequence[str], out: str | Pa
                      overrides=overrides, runs=runs)
 
 
+def _check_own_sweep_file(path: Path) -> None:
+    """Refuse to replace a ``sweep.json`` that physrnn did not write (read as JSON only)."""
+    if not path.exists():
+        return
+    try:
+        meta = json.loads(path.read_bytes())
+        ours = isinstance(meta, dict) and meta.get("format") == "physrnn-sweep"
+    except (OSError, ValueError):
+        ours = False
+    if not ours:
+        raise OutputExistsError(f"{path} exists and is not a physrnn sweep file; physrnn "
+                                "does not replace it: use another --out")
+
+
 def write_sweep(plan: SweepPlan, *, overwrite: bool = False) -> None:
     """Write ``sweep.json``, ``runs.txt`` and each run's ``config.toml`` (atomically).
 
     Raises:
-        OutputExistsError: a run directory holds a ``config.toml`` that differs from the
+        OutputExistsError: ``sweep.json`` exists but is not a physrnn sweep file (also with
+            ``overwrite``), or a run directory holds a ``config.toml`` that differs from the
             planned one (the base config or the grid changed) and ``overwrite`` is false;
             checked for every run before anything is written.
     """
     if plan.out.exists() and not plan.out.is_dir():
         raise OutputExistsError(f"--out {plan.out} exists and is not a directory")
+    _check_own_sweep_file(plan.out / "sweep.json")
     if not overwrite:
         for run in plan.runs:
             existing = run.directory / "config.toml"

@@ -129,6 +129,18 @@ def test_changed_config_is_not_silently_rerun(tmp_path):
     assert "n_steps = 5" in (tmp_path / "s" / "lr-1e-3" / "config.toml").read_text()
 
 
+@pytest.mark.parametrize("content", [b"\x80\x04not json", b'{"format": "something-else"}'])
+def test_a_foreign_sweep_json_is_never_replaced(tmp_path, content):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "sweep.json").write_bytes(content)
+    plan = plan_sweep(_toml(tmp_path), ["vmc.lr=1e-3"], tmp_path / "s")
+    for overwrite in (False, True):
+        with pytest.raises(OutputExistsError, match="not a physrnn sweep file"):
+            write_sweep(plan, overwrite=overwrite)
+    assert (tmp_path / "s" / "sweep.json").read_bytes() == content
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["sweep.json"]
+
+
 # --------------------------------------------------------------------------- SLURM
 def test_slurm_array_script_is_written(tmp_path, capsys):
     out = tmp_path / "s"
