@@ -101,6 +101,9 @@ class CardSplits:
         fr = (self.train, self.val, self.test)
         _require(all(f >= 0 for f in fr), "train", f"split fractions must be >= 0, got {fr}")
         _require(abs(sum(fr) - 1.0) < 1e-9, "train", f"split fractions must sum to 1, got {fr}")
+        _require(self.train > 0, "train", "must be > 0: the normalisation is computed on the "
+                 f"train split, got {self.train}")
+        _require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,10 @@ def load_card(path: str | Path | None, *, overrides: list[str] | None = None) ->
     return load_config(path, overrides=overrides, cls=DatasetCard)
 
 
+#: Most state values a card may ask for (n_traj x n_t x n_state): 8e10 float64 are 640 GB.
+MAX_VALUES = 8e10
+
+
 def simulate_card(card: DatasetCard, *, progress: bool | None = None):
     """Run the simulation a card describes; returns a :class:`~physrnn.data.simulate.Simulation`."""
     from physrnn.data.simulate import simulate
@@ -131,6 +138,13 @@ def simulate_card(card: DatasetCard, *, progress: bool | None = None):
     except SystemDefinitionError as exc:
         raise ConfigError(f"[system]: {exc}") from None
     s = card.simulation
+    info = system.info()
+    dt = s.dt or float(info.default_dt)
+    n_values = s.n_traj * (s.t_final / dt + 1) * max(1, len(info.state_names))
+    if not n_values < MAX_VALUES:
+        raise ConfigError(f"simulation.t_final = {s.t_final:g} with dt = {dt:g} and n_traj = "
+                          f"{s.n_traj} would store {n_values:.3g} values (more than "
+                          f"{MAX_VALUES:.0e}); shorten it or raise dt")
     return simulate(
         system, n_traj=s.n_traj, t_final=s.t_final, dt=s.dt or None,
         transient=None if s.transient < 0 else s.transient, method=s.method or None,

@@ -137,6 +137,23 @@ def model_name(config: TrainRunConfig) -> str:
     return f"{config.model.cell} + {config.readout.features} ridge read-out"
 
 
+def check_evaluable(config: TrainRunConfig, data: TrajectoryData) -> None:
+    """Check that the test split can be scored with ``config`` (before any training).
+
+    Raises:
+        ConfigError: no test trajectories, or test windows (``data.context`` plus the
+            evaluation horizon) longer than the trajectories.
+    """
+    if len(data.splits["test"]) == 0:
+        raise ConfigError(f"{data.path}: the test split is empty: nothing to score the "
+                          "forecasts on (give the dataset test trajectories)")
+    span = config.data.context + _eval_horizon(config, data)
+    n_t = data.n_t
+    if span > n_t:
+        raise ConfigError(f"data.context + the evaluation horizon (eval.horizon_lyapunov) = "
+                          f"{span} steps exceed the trajectory length {n_t} of {data.path}")
+
+
 def _eval_horizon(config: TrainRunConfig, data: TrajectoryData) -> int:
     """Forecast horizon (steps) of the test windows."""
     dt = float(data.meta.get("dt", math.nan))
@@ -229,6 +246,7 @@ def evaluate_run(
     dt = float(meta.get("dt", math.nan))
     lam = meta.get("lyapunov_exponent")
     lam = float(lam) if lam is not None and math.isfinite(float(lam)) else None
+    check_evaluable(config, data)
     y = _normalised(data)
     splits = data.splits
     horizon = _eval_horizon(config, data)
@@ -401,12 +419,17 @@ def _train_locked(config: TrainRunConfig, out: Path, *, resume: bool, progress: 
     device = resolve_device(config.run.device)
     path = run_on_main(_dataset_path, config, out, progress)
     d = config.data
-    loaders = make_loaders(path, context=d.context, horizon=d.horizon, stride=d.stride,
-                           batch_size=d.batch_size, num_workers=d.num_workers,
-                           seed=config.run.seed, dtype=getattr(torch, config.model.dtype))
+    try:
+        loaders = make_loaders(path, context=d.context, horizon=d.horizon, stride=d.stride,
+                               batch_size=d.batch_size, num_workers=d.num_workers,
+                               seed=config.run.seed, dtype=getattr(torch, config.model.dtype))
+    except ValueError as exc:
+        raise ConfigError(f"data.context / data.horizon: {exc}") from None
     if "train" not in loaders:
         raise ConfigError(f"{path}: the train split is empty")
     data = read_dataset(path)
+    if evaluate:  # fail before training, not after it
+        check_evaluable(config, data)
     trainer = _build(config, data.n_state, device, loaders["train"])
     train_loader, val_loader = make_data_parallel(trainer, loaders["train"], loaders.get("val"))
     if not main:
