@@ -1,16 +1,22 @@
-"""Reliability: malformed inputs across the command line, and kill -9 during training and VMC.
+"""Reliability: malformed inputs across the command line, kill -9 during training and VMC, and
+the faults of a cluster (full disks, read-only or removed directories, two processes on one
+directory, stale locks, foreign checkpoints, Ctrl-C).
 
 Question 1: does every malformed config, argument or file end in one clear line and a non-zero
 exit, without a traceback and without changing any file that was there before? Each case runs
 ``physrnn ...`` (as its own process, or with ``--in-process`` through ``physrnn.cli.main`` in
 this process) in a fresh copy of a workspace of fixtures: valid configs, a small valid dataset,
-datasets with a future schema version, truncated, with a NaN, foreign or not HDF5 at all, a
-finished run, a corrupted checkpoint, a checkpoint written by 2 processes, a file where a
-directory is expected, an output directory that cannot be written. A case is *handled* when
+datasets with a future schema version, truncated, with a NaN, foreign or not HDF5 at all, or
+damaged in one way behind a valid header, a finished run, a corrupted checkpoint, a checkpoint
+written by 2 processes, a file where a directory is expected, an output directory that cannot
+be written, files whose unpickling runs a payload. The fixtures and the cases (with the ones
+``hypothesis`` generates from a fixed seed) are in ``bad_inputs_cases.py``. A case is
+*handled* when
 
 - the exit code is not 0,
 - stderr is exactly one line and it starts with ``physrnn: error:`` (so no traceback),
-- no file of the workspace changed (SHA-256 of every file before and after).
+- no file of the workspace changed (SHA-256 of every file before and after),
+- the payload of a malicious file did not run (none of the case's ``forbidden`` files exists).
 
 The table lists every case (``names culprit``: the line contains the expected key, file or
 reason; informational) and the JSON has ``bad_inputs_tried`` / ``bad_inputs_handled``.
@@ -38,6 +44,11 @@ bit with the uninterrupted run. JSON: ``kills``, ``kills_survived``, ``corruptio
 run's; details under ``kill`` and ``vmc_kill`` (``kills_mid_write``: kills that left a
 temporary file, i.e. hit a write in progress; ``kills_at_write``: kills aimed at one).
 
+Question 3: does each fault a cluster throws end in a clear message with its documented exit
+code, lose or corrupt no file, and leave a run that ``--resume`` finishes exactly? See
+``fault_cases.py`` (the fault classes, how a trial is judged, real tmpfs or injection); the
+table has one row per fault: trials, survived, files lost, files corrupted, clean message.
+
 ``python benchmarks/reliability.py --quick`` (in-process bad inputs, 5 kills of each run: about
 3 minutes on 2 loaded cores); the full run (each bad input its own process, 20 kills of each
 run, the two kill tests side by side; about 8 minutes): ``python benchmarks/reliability.py
@@ -55,6 +66,7 @@ import io
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -63,7 +75,6 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,277 +89,15 @@ from _common import (  # noqa: E402
     write_json,
 )
 from _kill import KillTarget, kill_resume_test  # noqa: E402
+from bad_inputs_cases import (  # noqa: E402
+    BadInput,
+    bad_inputs,
+    build_workspace,
+    small_dataset,
+)
+from fault_cases import fault_table_columns, run_faults  # noqa: E402
 
 log = logging.getLogger("reliability")
-
-
-# --------------------------------------------------------------------------- fixtures
-VMC_OK = '[system]\nmodel = "tfim"\nn_sites = 6\n[vmc]\nn_steps = 4\nn_samples = 32\n' \
-         '[wavefunction]\nhidden_size = 4\n[run]\nthreads = 1\n'
-
-#: A small forecasting run on ``data.h5`` (relative to the workspace).
-TRAIN_OK = ('[data]\npath = "data.h5"\ncard = ""\ncontext = 20\nhorizon = 5\nstride = 10\n'
-            'batch_size = 16\n[model]\nhidden_size = 4\n[train]\nepochs = 2\n'
-            'rollout_start_epoch = 0\nrollout_end_epoch = 1\nrollout_k_max = 5\n'
-            '[eval]\nn_test = 1\nbaselines = []\nfree_run_steps = 0\n'
-            'horizon_lyapunov = 0.5\n[run]\nthreads = 1\ncheckpoint_every = 1\n')
-
-CARD_OK = ('[system]\nname = "lorenz63"\n[simulation]\nn_traj = 4\nt_final = 2.0\n'
-           'transient = 0.5\nworkers = 1\n')
-
-#: Bad config files written into the workspace: name -> text (bytes for binary content).
-BAD_FILES: dict[str, str | bytes] = {
-    "unknown_key.toml": "[vmc]\nlearning_rate = 1e-3\n",
-    "unknown_section.toml": "[solver]\nsteps = 3\n",
-    "n_sites_string.toml": '[system]\nn_sites = "ten"\n',
-    "n_sites_float.toml": "[system]\nn_sites = 6.5\n",
-    "lr_string.toml": '[vmc]\nlr = "fast"\n',
-    "phase_int.toml": "[wavefunction]\nphase = 1\n",
-    "n_sites_negative.toml": "[system]\nn_sites = -3\n",
-    "hidden_zero.toml": "[wavefunction]\nhidden_size = 0\n",
-    "samples_zero.toml": "[vmc]\nn_samples = 0\n",
-    "lr_negative.toml": "[vmc]\nlr = -0.01\n",
-    "lr_nan.toml": "[vmc]\nlr = nan\n",
-    "chunk_zero.toml": "[vmc]\nchunk_size = 0\n",
-    "odd_periodic_heisenberg.toml": '[system]\nmodel = "heisenberg"\nn_sites = 7\n'
-                                    'boundary = "periodic"\n',
-    "square_lattice.toml": '[system]\nlattice = "square"\n',
-    "triangular_lattice.toml": '[system]\nlattice = "triangular"\n',
-    "unknown_model.toml": '[system]\nmodel = "hubbard"\n',
-    "section_not_table.toml": "vmc = 3\n",
-    "syntax_error.toml": "[vmc\nlr = 1\n",
-    "duplicate_key.toml": "[system]\nn_sites = 4\nn_sites = 5\n",
-    "binary.toml": b"\xff\xfe\x00\x01[vmc]\x00",
-    "seed_negative.toml": "[run]\nseed = -1\n",
-    "train_unknown_key.toml": TRAIN_OK.replace("epochs = 2", "epoch = 2"),
-    "train_missing_data.toml": TRAIN_OK.replace('path = "data.h5"', 'path = "missing.h5"'),
-    "train_context_zero.toml": TRAIN_OK.replace("context = 20", "context = 0"),
-    "train_batch_negative.toml": TRAIN_OK.replace("batch_size = 16", "batch_size = -4"),
-    "train_rollout_order.toml": TRAIN_OK.replace("rollout_start_epoch = 0",
-                                                 "rollout_start_epoch = 3"),
-    "train_ridges_empty.toml": TRAIN_OK + "[readout]\nridges = []\n",
-    "train_bad_version.toml": TRAIN_OK.replace('"data.h5"', '"bad_version.h5"'),
-    "train_truncated.toml": TRAIN_OK.replace('"data.h5"', '"truncated.h5"'),
-    "train_nan.toml": TRAIN_OK.replace('"data.h5"', '"nan.h5"'),
-    "train_foreign.toml": TRAIN_OK.replace('"data.h5"', '"foreign.h5"'),
-    "train_not_hdf5.toml": TRAIN_OK.replace('"data.h5"', '"text.h5"'),
-    "card_unknown_key.toml": CARD_OK + "[splits]\ntrian = 0.8\n",
-    "card_n_traj_negative.toml": CARD_OK.replace("n_traj = 4", "n_traj = -1"),
-    "card_splits_sum.toml": CARD_OK + "[splits]\ntrain = 0.9\nval = 0.3\ntest = 0.0\n",
-}
-
-
-def _dataset(path: Path) -> None:
-    import numpy as np
-
-    from physrnn.data.hdf5 import write_dataset
-
-    rng = np.random.default_rng(0)
-    t = np.arange(200) * 0.05
-    phase = rng.uniform(0, 2 * np.pi, size=(6, 1))
-    y = np.stack([np.sin(t + phase), np.cos(t + phase)], axis=-1)
-    write_dataset(path, t=t, y=y, meta={"system": "oscillator", "dt": 0.05},
-                  splits={"train": [0, 1, 2, 3], "val": [4], "test": [5]})
-
-
-def build_workspace(root: str | Path) -> Path:
-    """Create the fixture files of the bad-input cases under ``root`` (a new directory)."""
-    import h5py
-    import torch
-
-    from physrnn.config import load_config, to_dict
-    from physrnn.records import save_checkpoint, write_record, write_summary
-    from physrnn.train.config import TrainRunConfig
-
-    ws = Path(root)
-    ws.mkdir(parents=True, exist_ok=True)
-    (ws / "vmc.toml").write_text(VMC_OK)
-    (ws / "train.toml").write_text(TRAIN_OK)
-    (ws / "card.toml").write_text(CARD_OK)
-    cfg = ws / "cfg"
-    cfg.mkdir()
-    for name, text in BAD_FILES.items():
-        (cfg / name).write_bytes(text if isinstance(text, bytes) else text.encode())
-    (ws / "cfgdir.toml").mkdir()  # a directory where a file is expected
-    _dataset(ws / "data.h5")
-    shutil.copy(ws / "data.h5", ws / "bad_version.h5")
-    with h5py.File(ws / "bad_version.h5", "r+") as f:
-        f.attrs["schema_version"] = 99
-    raw = (ws / "data.h5").read_bytes()
-    (ws / "truncated.h5").write_bytes(raw[: len(raw) // 2])
-    shutil.copy(ws / "data.h5", ws / "nan.h5")
-    with h5py.File(ws / "nan.h5", "r+") as f:
-        f["y"][1, 10, 0] = float("nan")
-    with h5py.File(ws / "foreign.h5", "w") as f:
-        f["x"] = [1, 2, 3]
-    (ws / "text.h5").write_text("this is not HDF5\n")
-    (ws / "afile").write_text("a file, not a directory\n")
-    # a finished run: outputs that must not be clobbered
-    done = ws / "done"
-    write_record(done / "record.h5", config={"vmc": {}}, history={"step": [1]},
-                 results={"energy": -1.0})
-    write_summary(done / "summary.json", {"status": "completed", "energy": -1.0})
-    save_checkpoint(done / "checkpoint.pt", {"config": {}})
-    # a run whose checkpoint is damaged
-    (ws / "corrupt").mkdir()
-    (ws / "corrupt" / "checkpoint.pt").write_bytes(b"PK\x03\x04 not a real checkpoint")
-    # a checkpoint written by a 2-process run, and one of another config
-    train_cfg = load_config(ws / "train.toml", cls=TrainRunConfig)
-    save_checkpoint(ws / "two_ranks" / "checkpoint.pt",
-                    {"config": to_dict(train_cfg), "world_size": 2})
-    vmc_cfg = load_config(ws / "vmc.toml")
-    save_checkpoint(ws / "two_ranks_vmc" / "checkpoint.pt",
-                    {"config": to_dict(vmc_cfg), "world_size": 2})
-    other = to_dict(train_cfg)
-    other["train"]["lr"] = 0.5
-    save_checkpoint(ws / "other_config" / "checkpoint.pt", {"config": other})
-    (ws / "empty").mkdir()
-    (ws / "table.csv").write_text("run,energy\na,-1\n")
-    del torch
-    return ws
-
-
-def _unwritable_dir() -> str:
-    """A directory path that cannot be created or written, also for root."""
-    return "/sys/physrnn-unwritable" if os.geteuid() == 0 else "/proc/physrnn-unwritable"
-
-
-# --------------------------------------------------------------------------- the cases
-@dataclass(frozen=True)
-class BadInput:
-    """One malformed input: ``argv`` of ``physrnn`` run in the workspace, and a word the
-    error line should contain (the key, file or reason)."""
-
-    name: str
-    argv: tuple[str, ...]
-    expect: str
-
-
-def _vmc(cfg: str, *extra: str, out: str = "out") -> tuple[str, ...]:
-    return ("vmc", cfg, "--out", out, "--quiet", *extra)
-
-
-def _train(cfg: str, *extra: str, out: str = "out") -> tuple[str, ...]:
-    return ("train", cfg, "--out", out, "--quiet", *extra)
-
-
-def bad_inputs() -> list[BadInput]:
-    """The malformed inputs, in the order of the table."""
-    c = "cfg/"
-    cases = [
-        BadInput("unknown key", _vmc(c + "unknown_key.toml"), "vmc.learning_rate"),
-        BadInput("unknown section", _vmc(c + "unknown_section.toml"), "solver"),
-        BadInput("string for an integer", _vmc(c + "n_sites_string.toml"), "system.n_sites"),
-        BadInput("float for an integer", _vmc(c + "n_sites_float.toml"), "system.n_sites"),
-        BadInput("string for a number", _vmc(c + "lr_string.toml"), "vmc.lr"),
-        BadInput("integer for a bool", _vmc(c + "phase_int.toml"), "wavefunction.phase"),
-        BadInput("negative size", _vmc(c + "n_sites_negative.toml"), "system.n_sites"),
-        BadInput("zero hidden size", _vmc(c + "hidden_zero.toml"), "hidden_size"),
-        BadInput("zero samples", _vmc(c + "samples_zero.toml"), "n_samples"),
-        BadInput("negative learning rate", _vmc(c + "lr_negative.toml"), "vmc.lr"),
-        BadInput("NaN learning rate", _vmc(c + "lr_nan.toml"), "vmc.lr"),
-        BadInput("zero chunk size", _vmc(c + "chunk_zero.toml"), "chunk_size"),
-        BadInput("negative seed", _vmc(c + "seed_negative.toml"), "run.seed"),
-        BadInput("impossible lattice (odd periodic Heisenberg)",
-                 _vmc(c + "odd_periodic_heisenberg.toml"), "bipartite"),
-        BadInput("unsupported lattice", _vmc(c + "triangular_lattice.toml"), "system.lattice"),
-        BadInput("square lattice without its size", _vmc(c + "square_lattice.toml"),
-                 "system.Lx"),
-        BadInput("unknown model", _vmc(c + "unknown_model.toml"), "system.model"),
-        BadInput("section that is not a table", _vmc(c + "section_not_table.toml"), "vmc"),
-        BadInput("TOML syntax error", _vmc(c + "syntax_error.toml"), "TOML"),
-        BadInput("duplicate TOML key", _vmc(c + "duplicate_key.toml"), "TOML"),
-        BadInput("binary config file", _vmc(c + "binary.toml"), "TOML"),
-        BadInput("missing config file", _vmc("nope.toml"), "nope.toml"),
-        BadInput("config is a directory", _vmc("cfgdir.toml"), "is a directory"),
-        BadInput("--set without '='", _vmc("vmc.toml", "--set", "vmc.lr"), "section.key"),
-        BadInput("--set without section", _vmc("vmc.toml", "--set", "lr=1"), "section.key"),
-        BadInput("--set unknown key", _vmc("vmc.toml", "--set", "vmc.learnrate=1"),
-                 "vmc.learnrate"),
-        BadInput("--set value not allowed", _vmc("vmc.toml", "--set",
-                                                 "system.boundary=twisted"),
-                 "system.boundary"),
-        BadInput("unknown device", _vmc("vmc.toml", "--set", "run.device=tpu"), "run.device"),
-        BadInput("existing output without --overwrite", _vmc("vmc.toml", out="done"),
-                 "--overwrite"),
-        BadInput("output is a file", _vmc("vmc.toml", out="afile"), "not a directory"),
-        BadInput("unwritable output directory", _vmc("vmc.toml", out=_unwritable_dir()),
-                 "cannot be written"),
-        BadInput("resume from a corrupted checkpoint",
-                 _vmc("vmc.toml", "--resume", out="corrupt"), "checkpoint"),
-        BadInput("resume with another world size",
-                 _vmc("vmc.toml", "--resume", out="two_ranks_vmc"), "2 process"),
-        BadInput("train: unknown key", _train(c + "train_unknown_key.toml"), "train.epoch"),
-        BadInput("train: missing dataset", _train(c + "train_missing_data.toml"),
-                 "missing.h5"),
-        BadInput("train: zero context", _train(c + "train_context_zero.toml"),
-                 "data.context"),
-        BadInput("train: negative batch size", _train(c + "train_batch_negative.toml"),
-                 "data.batch_size"),
-        BadInput("train: rollout end before start", _train(c + "train_rollout_order.toml"),
-                 "rollout_end_epoch"),
-        BadInput("train: empty ridge list", _train(c + "train_ridges_empty.toml"),
-                 "readout.ridges"),
-        BadInput("train: wrong HDF5 schema version", _train(c + "train_bad_version.toml"),
-                 "schema"),
-        BadInput("train: truncated HDF5", _train(c + "train_truncated.toml"), "truncated.h5"),
-        BadInput("train: NaN in the data", _train(c + "train_nan.toml"), "nan.h5"),
-        BadInput("train: foreign HDF5", _train(c + "train_foreign.toml"), "foreign.h5"),
-        BadInput("train: not HDF5 at all", _train(c + "train_not_hdf5.toml"), "text.h5"),
-        BadInput("train: resume with another world size",
-                 _train("train.toml", "--resume", out="two_ranks"), "2 process"),
-        BadInput("train: resume with another config",
-                 _train("train.toml", "--resume", out="other_config"), "train.lr"),
-        BadInput("data info: truncated HDF5", ("data", "info", "truncated.h5"),
-                 "truncated.h5"),
-        BadInput("data info: wrong schema version", ("data", "info", "bad_version.h5"),
-                 "schema"),
-        BadInput("data info: NaN in the data", ("data", "info", "nan.h5"), "nan.h5"),
-        BadInput("data info: missing file", ("data", "info", "none.h5"), "none.h5"),
-        BadInput("data generate: unknown card key",
-                 ("data", "generate", c + "card_unknown_key.toml", "--out", "new.h5"),
-                 "splits.trian"),
-        BadInput("data generate: negative n_traj",
-                 ("data", "generate", c + "card_n_traj_negative.toml", "--out", "new.h5"),
-                 "simulation.n_traj"),
-        BadInput("data generate: split fractions do not sum to 1",
-                 ("data", "generate", c + "card_splits_sum.toml", "--out", "new.h5"), "sum"),
-        BadInput("data generate: existing file without --overwrite",
-                 ("data", "generate", "card.toml", "--out", "data.h5"), "--overwrite"),
-        BadInput("evaluate: no checkpoint", ("evaluate", "empty"), "checkpoint"),
-        BadInput("evaluate: corrupted checkpoint", ("evaluate", "corrupt"), "checkpoint"),
-        BadInput("memory: delays not integers", ("memory", "--delays", "a,b", "--out", "m"),
-                 "--delays"),
-        BadInput("memory: zero seeds", ("memory", "--seeds", "0", "--out", "m"), "--seeds"),
-        BadInput("memory: --out missing", ("memory",), "--out"),
-        BadInput("memory: integer option not an integer",
-                 ("memory", "--steps", "ten", "--out", "m"), "--steps"),
-        BadInput("unknown subcommand", ("frobnicate",), "frobnicate"),
-        BadInput("sweep: unknown grid key",
-                 ("sweep", "vmc.toml", "--grid", "vmc.learnrate=1,2", "--out", "s"),
-                 "vmc.learnrate"),
-        BadInput("sweep: grid without values",
-                 ("sweep", "vmc.toml", "--grid", "vmc.lr=", "--out", "s"), "empty value"),
-        BadInput("sweep: no grid", ("sweep", "vmc.toml", "--out", "s"), "--grid"),
-        BadInput("sweep: zero jobs",
-                 ("sweep", "vmc.toml", "--grid", "vmc.lr=1,2", "--out", "s", "--jobs", "0"),
-                 "--jobs"),
-        BadInput("collect: no summary.json", ("collect", "empty", "--out", "t.csv"),
-                 "summary.json"),
-        BadInput("collect: existing table without --overwrite",
-                 ("collect", "done", "--out", "table.csv"), "--overwrite"),
-        BadInput("show-config: unknown key", ("show-config", c + "unknown_key.toml"),
-                 "vmc.learning_rate"),
-    ]
-    try:
-        import torch
-
-        if not torch.cuda.is_available():
-            cases.append(BadInput("CUDA asked for on a CPU-only machine",
-                                  _vmc("vmc.toml", "--set", "run.device=cuda"), "CUDA"))
-    except ImportError:  # pragma: no cover
-        pass
-    return cases
 
 
 # --------------------------------------------------------------------------- running a case
@@ -396,10 +145,17 @@ def run_subprocess(argv: list[str], cwd: Path, *, python: str = sys.executable,
     return proc.returncode, proc.stderr
 
 
+def _directory_name(case: str) -> str:
+    """A directory name for a case: its name's letters, digits, ``-`` and ``.`` (the rest
+    becomes ``_``), shortened, and a digest of the full name so that names stay distinct."""
+    stem = re.sub(r"[^A-Za-z0-9.-]+", "_", case).strip("_.")[:80]
+    return f"{stem}-{hashlib.sha256(case.encode()).hexdigest()[:10]}"
+
+
 def check_case(case: BadInput, template: Path, scratch: Path, *, in_process: bool,
                python: str = sys.executable) -> dict[str, Any]:
     """Run one case in a fresh copy of the workspace and classify the outcome."""
-    ws = scratch / case.name.replace(" ", "_").replace("/", "_").replace(":", "")
+    ws = scratch / _directory_name(case.name)
     shutil.copytree(template, ws, symlinks=True)
     before = _hashes(ws)
     t0 = time.perf_counter()
@@ -415,9 +171,11 @@ def check_case(case: BadInput, template: Path, scratch: Path, *, in_process: boo
     seconds = time.perf_counter() - t0
     after = _hashes(ws)
     changed = sorted(p for p, h in before.items() if after.get(p) != h)
+    payload = sorted(p for p in case.forbidden if (ws / p).exists())
     lines = [ln for ln in err.splitlines() if ln.strip()]
     one_line = len(lines) == 1 and lines[0].startswith("physrnn: error:")
-    handled = code != 0 and one_line and "Traceback" not in err and not changed
+    handled = (code != 0 and one_line and "Traceback" not in err and not changed
+               and not payload)
     problems = []
     if code == 0:
         problems.append("exit code 0")
@@ -427,6 +185,8 @@ def check_case(case: BadInput, template: Path, scratch: Path, *, in_process: boo
         problems.append(f"{len(lines)} stderr lines")
     if changed:
         problems.append("changed " + ", ".join(changed))
+    if payload:
+        problems.append("payload ran (created " + ", ".join(payload) + ")")
     shutil.rmtree(ws, ignore_errors=True)
     return {"case": case.name, "command": "physrnn " + " ".join(case.argv), "exit": code,
             "handled": handled, "names_culprit": case.expect in err,
@@ -464,7 +224,7 @@ def kill_test(scratch: Path, *, n_kills: int, epochs: int, seed: int = 0,
     """Kill a ``physrnn train`` run ``n_kills`` times at random moments (checkpoint every
     epoch); see the module docstring."""
     scratch.mkdir(parents=True, exist_ok=True)
-    _dataset(scratch / "data.h5")
+    small_dataset(scratch / "data.h5")
     cfg = scratch / "train.toml"
     cfg.write_text(KILL_TRAIN.format(data=scratch / "data.h5", epochs=epochs))
     target = KillTarget("train", ("train", str(cfg)), scratch,
@@ -508,7 +268,7 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--jobs", type=int, default=2, help="bad-input processes at a time")
     p.add_argument("--skip-kills", action="store_true", help="bad inputs only")
     p.add_argument("--only", action="append", choices=PARTS, default=None,
-                   help="run only this part (repeatable; default: all three)")
+                   help="run only this part (repeatable; default: all four)")
     p.add_argument("--merge", nargs="+", type=Path, metavar="JSON", default=None,
                    help="run nothing: combine the --json files of runs of separate --only "
                         "parts into one report (and --json)")
@@ -532,11 +292,11 @@ def parse_args(argv: list[str] | None):
                   "jobs": args.jobs, "seed": args.seed, "quick": args.quick}
 
 
-PARTS = ("bad-inputs", "train-kills", "vmc-kills")
+PARTS = ("bad-inputs", "train-kills", "vmc-kills", "faults")
 
 
 def _print_report(rows: list[dict[str, Any]] | None, kill: dict[str, Any],
-                  vmc: dict[str, Any]) -> None:
+                  vmc: dict[str, Any], faults: list[dict[str, Any]] | None = None) -> None:
     if rows is not None:
         print()
         print("## Bad inputs: one clear line, non-zero exit, nothing changed")
@@ -572,18 +332,35 @@ def _print_report(rows: list[dict[str, Any]] | None, kill: dict[str, Any],
             print(f"CORRUPTED ({name}): {c}")
         for f in res.get("failures", []):
             print(f"FAILED ({name}): {f}")
+    if faults is not None:
+        print()
+        print("## Faults: full disk, read-only or removed directory, two processes, stale "
+              "locks, foreign checkpoints, Ctrl-C")
+        print()
+        print(markdown_table(faults, fault_table_columns()))
+        for r in faults:
+            for d in r["details"]:
+                if not d["survived"]:
+                    print(f"NOT SURVIVED ({r['fault']}): {d}")
 
 
-def _ok(rows: list[dict[str, Any]] | None, kill: dict[str, Any], vmc: dict[str, Any]) -> bool:
+def _ok(rows: list[dict[str, Any]] | None, kill: dict[str, Any], vmc: dict[str, Any],
+        faults: list[dict[str, Any]] | None = None) -> bool:
     good = rows is None or all(r["handled"] for r in rows)
+    good = good and (faults is None or all(f["survived"] == f["trials"] for f in faults))
     return good and all(not k or (k["corruptions"] == 0 and k["final_params_equal"]
                                   and k["kills_survived"] == k["kills"] and not k["failures"])
                         for k in (kill, vmc))
 
 
 def _payload(settings: dict[str, Any], rows: list[dict[str, Any]] | None,
-             kill: dict[str, Any], vmc: dict[str, Any], wall: float) -> dict[str, Any]:
+             kill: dict[str, Any], vmc: dict[str, Any], wall: float,
+             faults: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
+        "fault_trials": None if faults is None else sum(f["trials"] for f in faults),
+        "fault_trials_survived": None if faults is None else sum(f["survived"]
+                                                                 for f in faults),
+        "faults": faults,
         "benchmark": "reliability", "settings": settings,
         "bad_inputs_tried": None if rows is None else len(rows),
         "bad_inputs_handled": None if rows is None else sum(r["handled"] for r in rows),
@@ -599,16 +376,19 @@ def _payload(settings: dict[str, Any], rows: list[dict[str, Any]] | None,
 
 
 def merge_parts(paths: list[Path]) -> tuple[dict[str, Any], list[dict[str, Any]] | None,
-                                            dict[str, Any], dict[str, Any], float]:
+                                            dict[str, Any], dict[str, Any], float,
+                                            list[dict[str, Any]] | None]:
     """Combine the JSON files of runs of separate ``--only`` parts (each part from exactly one
-    file): ``(settings, rows, kill, vmc, wall)``; ``settings["merged_from"]`` lists the files."""
-    rows, kill, vmc, wall = None, {}, {}, 0.0
+    file): ``(settings, rows, kill, vmc, wall, faults)``; ``settings["merged_from"]`` lists
+    the files."""
+    rows, kill, vmc, wall, faults = None, {}, {}, 0.0, None
     seen: dict[str, str] = {}
     sources = []
     for path in paths:
         d = json.loads(Path(path).read_text())
         parts = d["settings"].get("parts") or [  # older files: what they hold
-            part for part, key in zip(PARTS, ("rows", "kill", "vmc_kill"), strict=True)
+            part for part, key in zip(PARTS, ("rows", "kill", "vmc_kill", "faults"),
+                                      strict=True)
             if d.get(key)]
         for part in parts:
             if part in seen:
@@ -620,12 +400,14 @@ def merge_parts(paths: list[Path]) -> tuple[dict[str, Any], list[dict[str, Any]]
             kill = d["kill"]
         if "vmc-kills" in parts:
             vmc = d["vmc_kill"]
+        if "faults" in parts:
+            faults = d["faults"]
         wall += float(d["wall_s"])
         sources.append({"file": Path(path).name, "parts": parts, "wall_s": d["wall_s"],
                         "load_average": d.get("load_average"), "settings": d["settings"]})
     settings = {**sources[0]["settings"], "parts": [p for p in PARTS if p in seen],
                 "merged_from": sources}
-    return settings, rows, kill, vmc, wall
+    return settings, rows, kill, vmc, wall, faults
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -634,12 +416,12 @@ def main(argv: list[str] | None = None) -> int:
         limit_threads(args.threads)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     if args.merge:
-        s, rows, kill, vmc, wall = merge_parts(args.merge)
-        _print_report(rows, kill, vmc)
+        s, rows, kill, vmc, wall, faults = merge_parts(args.merge)
+        _print_report(rows, kill, vmc, faults)
         print(f"\nwall time {wall:.0f} s in {len(args.merge)} parts ({', '.join(s['parts'])})")
         if args.json is not None:
-            write_json(args.json, _payload(s, rows, kill, vmc, wall))
-        return 0 if _ok(rows, kill, vmc) and len(s["parts"]) == len(PARTS) else 1
+            write_json(args.json, _payload(s, rows, kill, vmc, wall, faults))
+        return 0 if _ok(rows, kill, vmc, faults) and len(s["parts"]) == len(PARTS) else 1
     parts = s["parts"]
     wall0 = time.perf_counter()
     tmp = None
@@ -669,15 +451,16 @@ def main(argv: list[str] | None = None) -> int:
                                 seed=s["seed"]) if "vmc-kills" in parts else None
             kill = f_train.result() if f_train is not None else {}
             vmc = f_vmc.result() if f_vmc is not None else {}
-        _print_report(rows, kill, vmc)
+        faults = run_faults(root / "faults", quick=s["quick"]) if "faults" in parts else None
+        _print_report(rows, kill, vmc, faults)
         wall = time.perf_counter() - wall0
         print(f"\nwall time {wall:.0f} s")
         if args.json is not None:
-            write_json(args.json, _payload(s, rows, kill, vmc, wall))
+            write_json(args.json, _payload(s, rows, kill, vmc, wall, faults))
     finally:
         if tmp is not None:
             tmp.cleanup()
-    return 0 if _ok(rows, kill, vmc) else 1
+    return 0 if _ok(rows, kill, vmc, faults) else 1
 
 
 if __name__ == "__main__":

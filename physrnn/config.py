@@ -2,9 +2,10 @@
 
 A run config is a composition of sections (``[system]``, ``[wavefunction]``, ``[vmc]``,
 ``[run]``). The loader rejects unknown sections and keys, wrong types and impossible values
-with an error naming the file, the section and the key. Command-line overrides use
-``section.key=value`` with the value written as in TOML (``vmc.lr=3e-3``,
-``system.boundary="periodic"`` or simply ``system.boundary=periodic``).
+with an error naming the file, the section and the key; numbers must be finite (no ``nan`` or
+``inf``) and integers within TOML's 64-bit range (which ``tomllib`` does not enforce).
+Command-line overrides use ``section.key=value`` with the value written as in TOML
+(``vmc.lr=3e-3``, ``system.boundary="periodic"`` or simply ``system.boundary=periodic``).
 
 Example file (every key optional; defaults are the quickstart run)::
 
@@ -27,6 +28,7 @@ re-exported here.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -60,6 +62,11 @@ __all__ = [
 ]
 
 
+#: The most intra-op threads ``run.threads`` may ask for: more than any node has cores (torch
+#: crashes when asked for far more).
+MAX_THREADS = 1024
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Run settings: seed, device, checkpoints, threads.
@@ -80,6 +87,8 @@ class RunConfig:
                  f"must be >= 1, got {self.checkpoint_every}")
         _require(self.threads >= 0, "threads", f"must be >= 0 (0 = torch default), got "
                  f"{self.threads}")
+        _require(self.threads <= MAX_THREADS, "threads",
+                 f"must be <= {MAX_THREADS}, got {self.threads}")
         ok = self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")
         _require(ok, "device", f"must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
 
@@ -98,6 +107,38 @@ class VMCRunConfig:
 
 
 # --------------------------------------------------------------------------- type checking
+#: The integers TOML can hold: "arbitrary 64-bit signed integers" (tomllib accepts any size).
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _int64_culprit(value: Any, key: str) -> tuple[str, int] | None:
+    """``(dotted key, integer)`` of the first integer inside ``value`` (nested lists and tables
+    included) that TOML cannot hold, or ``None``."""
+    if isinstance(value, dict):
+        items: Any = ((f"{key}.{k}" if key else str(k), v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{key}[{i}]", v) for i, v in enumerate(value))
+    else:
+        ok = isinstance(value, bool) or not isinstance(value, int) \
+            or _INT64_MIN <= value <= _INT64_MAX
+        return None if ok else (key, value)
+    for k, v in items:
+        found = _int64_culprit(v, k)
+        if found is not None:
+            return found
+    return None
+
+
+def _check_int64(value: Any, key: str, source: str) -> None:
+    """Raise a :class:`ConfigError` naming ``source`` and the dotted key for an integer
+    outside TOML's 64-bit range anywhere inside ``value``."""
+    found = _int64_culprit(value, key)
+    if found is not None:
+        where = f"{source}: key '{found[0]}'" if found[0] else source
+        raise ConfigError(f"{where}: integer {found[1]} is outside the 64-bit range of TOML "
+                          "integers [-2**63, 2**63 - 1]")
+
+
 def _type_name(tp: Any) -> str:
     if get_origin(tp) is Literal:
         return "one of " + ", ".join(repr(a) for a in get_args(tp))
@@ -142,10 +183,14 @@ def _check_value(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: must be an integer, got {type(value).__name__} "
                               f"{value!r}")
+        _check_int64(value, "", where)
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where}: must be a number, got {type(value).__name__} {value!r}")
+        _check_int64(value, "", where)
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -239,6 +284,7 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw.strip()  # a bare word is a string: system.boundary=periodic
+    _check_int64(value, ".".join(parts), f"--set {item!r}")
     return parts, value
 
 
@@ -313,6 +359,7 @@ def load_config(
             data = tomllib.loads(p.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+        _check_int64(data, "", source)
     if overrides:
         data = apply_overrides(data, overrides)
         source += " (with --set overrides)"

@@ -103,3 +103,62 @@ def test_resume_treats_keys_missing_from_old_checkpoints_as_defaults(tmp_path):
     changed = from_dict(VMCRunConfig, {"vmc": {"sr": "minsr", "optimizer": "sgd"}})
     with pytest.raises(ConfigError, match="vmc.sr"):
         check_resumable(saved, changed, tmp_path / "checkpoint.pt")
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (f"[system]\nn_sites = {10**30}\n", r"c\.toml: key 'system\.n_sites': integer .* 64-bit"),
+        (f"[system]\nh = {2**63}\n", r"'system\.h': integer .* 64-bit"),
+        (f"[run]\nseed = {-(2**63) - 1}\n", r"'run\.seed': integer .* 64-bit"),
+        (f"[wavefunction]\nmomentum = [1, {2**64}]\n", r"'wavefunction\.momentum\[1\]'"),
+        ("[system]\nh = nan\n", r"'system\.h': must be a finite number, got nan"),
+        ("[system]\nJ = -inf\n", r"'system\.J': must be a finite number, got -inf"),
+        ("[vmc]\nlr = inf\n", r"'vmc\.lr': must be a finite number"),
+        ("[vmc]\nsr_max_norm = inf\n", r"'vmc\.sr_max_norm': must be a finite number"),
+        ("[run]\nthreads = 100000\n", r"'run\.threads': must be <= 1024"),
+    ],
+)
+def test_huge_integers_non_finite_numbers_and_too_many_threads_are_refused(tmp_path, text,
+                                                                            match):
+    """tomllib reads integers of any size and nan/inf; the loader refuses them (before, h = nan
+    ended in a traceback, lr = inf in a run of NaN energies, and threads = 100000 crashed
+    torch)."""
+    with pytest.raises(ConfigError, match=match):
+        load_config(write(tmp_path, text))
+
+
+def test_limits_apply_to_overrides_and_keep_the_edges(tmp_path):
+    with pytest.raises(ConfigError, match=r"--set .*'vmc\.n_samples': integer .* 64-bit"):
+        load_config(None, overrides=[f"vmc.n_samples={10**30}"])
+    with pytest.raises(ConfigError, match=r"'system\.h': must be a finite number"):
+        load_config(None, overrides=["system.h=-inf"])
+    cfg = load_config(write(tmp_path, f"[run]\nseed = {2**63 - 1}\nthreads = 1024\n"))
+    assert cfg.run.seed == 2**63 - 1 and cfg.run.threads == 1024
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("[train]\nweight_decay = -0.1\n", r"'train\.weight_decay': must be >= 0"),
+        ("[eval]\nesn_configs = 0\n", r"'eval\.esn_configs': must be >= 1"),
+        ("[eval]\nhorizon_lyapunov = inf\n", r"'eval\.horizon_lyapunov': must be a finite"),
+        ("[readout]\nridges = [0.0, nan]\n", r"'readout\.ridges'\[1\]: must be a finite"),
+        (f"[train]\nepochs = {10**20}\n", r"'train\.epochs': integer .* 64-bit"),
+    ],
+)
+def test_train_config_refuses_what_used_to_fail_later(tmp_path, text, match):
+    """A negative weight decay used to train (exit 0), esn_configs = 0 and an infinite horizon
+    ended in tracebacks after training."""
+    from physrnn.train.config import TrainRunConfig
+
+    with pytest.raises(ConfigError, match=match):
+        load_config(write(tmp_path, text), cls=TrainRunConfig)
+
+
+def test_card_values_beyond_64_bits_are_refused_in_nested_tables(tmp_path):
+    from physrnn.data.cards import DatasetCard
+
+    text = f"[system]\nname = \"lorenz63\"\n[system.params]\nrho = {10**40}\n"
+    with pytest.raises(ConfigError, match=r"'system\.params\.rho': integer .* 64-bit"):
+        load_config(write(tmp_path, text), cls=DatasetCard)

@@ -11,6 +11,9 @@ import pytest
 from benchmarks.reliability import bad_inputs, build_workspace, check_case
 
 CASES = bad_inputs()
+#: Known-unhandled cases (see BadInput.known) are expected failures until physrnn handles them.
+PARAMS = [pytest.param(c, id=c.name, marks=pytest.mark.xfail(reason=c.known, strict=False))
+          if c.known else pytest.param(c, id=c.name) for c in CASES]
 
 
 @pytest.fixture(scope="module")
@@ -18,13 +21,55 @@ def workspace(tmp_path_factory):
     return build_workspace(tmp_path_factory.mktemp("reliability") / "template")
 
 
-def test_there_are_at_least_30_distinct_cases():
-    assert len(CASES) >= 30
+def test_there_are_at_least_100_distinct_cases():
+    assert len(CASES) >= 100
     assert len({c.name for c in CASES}) == len(CASES)
     assert len({c.argv for c in CASES}) == len(CASES)
+    generated = [c for c in CASES if c.name.startswith("hypothesis ")]
+    assert 20 <= len(generated) <= 30
+    assert any(c.forbidden for c in CASES)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_generated_cases_are_the_same_on_every_call():
+    from benchmarks.bad_inputs_cases import generate_configs
+
+    for kind in ("vmc", "train"):
+        first, second = generate_configs(kind), generate_configs(kind)
+        assert [(g.name, g.text) for g in first] == [(g.name, g.text) for g in second]
+        assert len({(g.section, g.key) for g in first}) == len(first) >= 10
+
+
+def test_generated_values_cannot_be_valid():
+    """Every generated value is rejected by the loader, and the oracle that picks them skips
+    values a key can take."""
+    import tomllib
+
+    from benchmarks.bad_inputs_cases import generated_configs, surely_invalid
+    from physrnn.config import VMCRunConfig, from_dict
+    from physrnn.errors import ConfigError
+    from physrnn.train.config import TrainRunConfig
+
+    for g in generated_configs():
+        cls = VMCRunConfig if g.kind == "vmc" else TrainRunConfig
+        with pytest.raises(ConfigError, match=f"{g.section}.{g.key}"):
+            from_dict(cls, tomllib.loads(g.text))
+    assert not surely_invalid("vmc", "n_samples", int, 64)
+    assert surely_invalid("vmc", "n_samples", int, 1)
+    assert surely_invalid("vmc", "lr", float, float("inf"))
+    assert surely_invalid("run", "threads", int, 2**63)
+    assert surely_invalid("model", "dropout", float, 1.0)
+
+
+def test_a_payload_that_ran_is_not_handled(workspace, tmp_path):
+    from benchmarks.bad_inputs_cases import BadInput
+
+    case = BadInput("payload check", ("data", "info", "data.h5"), "data.h5",
+                    forbidden=("data.h5",))  # exists after the (valid) command
+    row = check_case(case, workspace, tmp_path, in_process=True)
+    assert not row["handled"] and "payload ran" in row["problems"]
+
+
+@pytest.mark.parametrize("case", PARAMS)
 def test_bad_input_is_handled(case, workspace, tmp_path, monkeypatch):
     monkeypatch.delenv("PHYSRNN_DEBUG", raising=False)
     row = check_case(case, workspace, tmp_path, in_process=True)
@@ -69,14 +114,18 @@ def test_reliability_benchmark_kills_and_json(tmp_path):
     from benchmarks.reliability import main
 
     out = tmp_path / "r.json"
-    assert main(["--quick", "--kills", "3", "--epochs", "12", "--steps", "60", "--json",
-                 str(out)]) == 0
+    rc = main(["--quick", "--kills", "3", "--epochs", "12", "--steps", "60", "--json",
+               str(out)])
     payload = json.loads(out.read_text())
+    unhandled = {r["case"] for r in payload["rows"] if not r["handled"]}
+    assert unhandled <= {c.name for c in CASES if c.known}  # only the known cases fail
+    assert rc == (1 if unhandled else 0)
     for key in ("bad_inputs_tried", "bad_inputs_handled", "kills", "kills_survived",
                 "corruptions", "vmc_kills", "vmc_kills_survived", "vmc_corruptions",
                 "vmc_final_params_equal"):
         assert key in payload
-    assert payload["bad_inputs_handled"] == payload["bad_inputs_tried"] >= 30
+    assert payload["bad_inputs_handled"] == payload["bad_inputs_tried"] - len(unhandled)
+    assert payload["bad_inputs_tried"] >= 100
     assert payload["corruptions"] == 0 and payload["final_params_equal"]
     assert payload["vmc_corruptions"] == 0 and payload["vmc_final_params_equal"]
     assert payload["vmc_kills_survived"] == payload["vmc_kills"] >= 1

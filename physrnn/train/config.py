@@ -94,6 +94,8 @@ class TrainConfig:
         _require(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
         _require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
         _require(self.lr_final > 0, "lr_final", f"must be > 0, got {self.lr_final}")
+        _require(self.weight_decay >= 0, "weight_decay",
+                 f"must be >= 0 (0 = none), got {self.weight_decay}")
         _require(self.clip_grad_norm >= 0, "clip_grad_norm", "must be >= 0 (0 = off)")
         _require(self.rollout_k_max >= 1, "rollout_k_max", "must be >= 1")
         _require(self.rollout_end_epoch >= self.rollout_start_epoch, "rollout_end_epoch",
@@ -139,6 +141,8 @@ class EvalConfig:
         _require(self.n_test >= 1, "n_test", f"must be >= 1, got {self.n_test}")
         _require(self.horizon_lyapunov > 0, "horizon_lyapunov", "must be > 0")
         _require(self.threshold > 0, "threshold", "must be > 0")
+        _require(self.esn_configs >= 1, "esn_configs",
+                 f"must be >= 1 (reservoirs tried by the esn baseline), got {self.esn_configs}")
         _require(self.free_run_steps >= 0, "free_run_steps", "must be >= 0")
 
 

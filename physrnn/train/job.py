@@ -419,6 +419,9 @@ def _train_locked(config: TrainRunConfig, out: Path, *, resume: bool, progress: 
     device = resolve_device(config.run.device)
     path = run_on_main(_dataset_path, config, out, progress)
     d = config.data
+    data = read_dataset(path)
+    if evaluate:  # fail before training, not after it
+        check_evaluable(config, data)
     try:
         loaders = make_loaders(path, context=d.context, horizon=d.horizon, stride=d.stride,
                                batch_size=d.batch_size, num_workers=d.num_workers,
@@ -427,9 +430,6 @@ def _train_locked(config: TrainRunConfig, out: Path, *, resume: bool, progress: 
         raise ConfigError(f"data.context / data.horizon: {exc}") from None
     if "train" not in loaders:
         raise ConfigError(f"{path}: the train split is empty")
-    data = read_dataset(path)
-    if evaluate:  # fail before training, not after it
-        check_evaluable(config, data)
     trainer = _build(config, data.n_state, device, loaders["train"])
     train_loader, val_loader = make_data_parallel(trainer, loaders["train"], loaders.get("val"))
     if not main:
