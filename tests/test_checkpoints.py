@@ -57,17 +57,23 @@ def _digest(directory):
             for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
-def _assert_refused(proc, culprit, marker):
-    lines = error_lines(proc.stderr)
-    assert proc.returncode == 2, proc.stderr
-    assert len(lines) == 1 and lines[0].startswith("physrnn: error:"), proc.stderr
+def _refused(args, cwd, capsys, monkeypatch, culprit, marker):
+    """Run ``physrnn ARGS`` in this process (cwd ``cwd``) and check the refusal."""
+    monkeypatch.chdir(cwd)
+    code = main(args)
+    err = capsys.readouterr().err
+    lines = error_lines(err)
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("physrnn: error:"), err
     assert culprit in lines[0]
     assert not marker.exists(), "the payload ran"
+    return err
 
 
 @pytest.mark.parametrize("kind", ["torch-zip", "raw-pickle"])
 @pytest.mark.parametrize("command", ["vmc-resume", "train-resume", "evaluate"])
-def test_crafted_checkpoint_is_refused_without_running(workspace, tmp_path, kind, command):
+def test_crafted_checkpoint_is_refused_without_running(workspace, tmp_path, kind, command,
+                                                       capsys, monkeypatch):
     marker = tmp_path / "PWNED"
     run = tmp_path / "run"
     make = malicious_torch_file if kind == "torch-zip" else malicious_pickle
@@ -83,46 +89,57 @@ def test_crafted_checkpoint_is_refused_without_running(workspace, tmp_path, kind
         make(run / "checkpoint.pt", marker)
         args = ["evaluate", str(run), "--quiet"]
     before = _digest(run)
-    proc = run_cli(args, cwd=tmp_path)
-    _assert_refused(proc, "checkpoint.pt", marker)
+    err = _refused(args, tmp_path, capsys, monkeypatch, "checkpoint.pt", marker)
     if kind == "torch-zip":
-        assert "could run code" in proc.stderr and "convert-checkpoint" in proc.stderr
+        assert "could run code" in err and "convert-checkpoint" in err
     assert _digest(run) == before
 
 
-def test_crafted_readout_is_refused(workspace, tmp_path):
+def test_crafted_checkpoint_in_a_separate_process(workspace, tmp_path):
+    """The same through the installed entry point, as a user runs it."""
+    marker = tmp_path / "PWNED"
+    run = _copy(workspace / "trained", tmp_path / "run")
+    malicious_torch_file(run / "checkpoint.pt", marker)
+    proc = run_cli(["evaluate", str(run), "--quiet"], cwd=tmp_path)
+    lines = error_lines(proc.stderr)
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("physrnn: error:") and "checkpoint.pt" in lines[0]
+    assert not marker.exists()
+
+
+def test_crafted_readout_is_refused(workspace, tmp_path, capsys, monkeypatch):
     marker = tmp_path / "PWNED"
     run = _copy(workspace / "trained", tmp_path / "run")
     malicious_torch_file(run / "readout.pt", marker)
-    proc = run_cli(["evaluate", str(run), "--quiet"], cwd=tmp_path)
-    _assert_refused(proc, "readout.pt", marker)
+    _refused(["evaluate", str(run), "--quiet"], tmp_path, capsys, monkeypatch, "readout.pt",
+             marker)
 
 
 @pytest.mark.parametrize("target", ["data-info", "train-data", "collect-summary",
                                     "collect-record"])
-def test_pickles_where_data_files_belong(workspace, tmp_path, target):
+def test_pickles_where_data_files_belong(workspace, tmp_path, target, capsys, monkeypatch):
     marker = tmp_path / "PWNED"
     if target == "data-info":
         malicious_pickle(tmp_path / "evil.h5", marker)
-        proc = run_cli(["data", "info", "evil.h5"], cwd=tmp_path)
+        args = ["data", "info", "evil.h5"]
         culprit = "evil.h5"
     elif target == "train-data":
         malicious_pickle(tmp_path / "evil.h5", marker)
         (tmp_path / "t.toml").write_text(TRAIN_TINY.format(data=tmp_path / "evil.h5"))
-        proc = run_cli(["train", "t.toml", "--out", "out", "--quiet"], cwd=tmp_path)
+        args = ["train", "t.toml", "--out", "out", "--quiet"]
         culprit = "evil.h5"
     elif target == "collect-summary":
         malicious_pickle(tmp_path / "runs" / "a" / "summary.json", marker)
-        proc = run_cli(["collect", "runs", "--out", "t.csv"], cwd=tmp_path)
+        args = ["collect", "runs", "--out", "t.csv"]
         culprit = "summary.json"
     else:
         run = tmp_path / "runs" / "a"
         run.mkdir(parents=True)
         (run / "summary.json").write_text(json.dumps({"status": "completed"}))
         malicious_pickle(run / "record.h5", marker)
-        proc = run_cli(["collect", "runs", "--out", "t.csv"], cwd=tmp_path)
+        args = ["collect", "runs", "--out", "t.csv"]
         culprit = "record.h5"
-    _assert_refused(proc, culprit, marker)
+    _refused(args, tmp_path, capsys, monkeypatch, culprit, marker)
     assert not (tmp_path / "t.csv").exists()
 
 
