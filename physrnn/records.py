@@ -12,11 +12,15 @@ Every run leaves in its output directory:
       /results         attrs: flat scalar results (energy, error, reference, rel_error, ...)
 
 * ``summary.json``: the headline numbers with flat keys, for scripts and sweeps.
-* ``checkpoint.pt``: model, optimiser, scheduler and RNG states plus the resolved config.
+* ``checkpoint.pt``: model, optimiser, scheduler and RNG states plus the resolved config, as
+  plain data and tensors read without running code (:mod:`physrnn.checkpoints`).
 * figures as PNG.
 
-Files are written under a temporary name in the same directory and renamed into place, so a
-crash never leaves a half-written file under the final name.
+Files are written under a temporary name in the same directory and renamed into place
+(:func:`physrnn.io.atomic_path`), so a crash never leaves a half-written file under the final
+name and a failed write (full disk, read-only file system) leaves the previous file intact.
+:func:`prepare_output_dir` with ``lock=True`` takes the directory's lock
+(:mod:`physrnn.runlock`) so that a second process on the same run directory is refused.
 """
 
 from __future__ import annotations
