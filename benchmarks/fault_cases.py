@@ -49,6 +49,7 @@ CARD_FAULT = ('[system]\nname = "lorenz63"\n[simulation]\nn_traj = {n}\nt_final 
               'transient = 1.0\nworkers = 1\n')
 
 LOCKED, WRITE_FAILED, INTERRUPTED, USER_ERROR = 73, 74, 130, 2
+NOT_STARTED = "the command ended or timed out before its first output appeared"
 
 
 # --------------------------------------------------------------------------- machinery
@@ -91,6 +92,17 @@ def cli(args: list[str], cwd: Path, *, inject: str | None = None,
 def start(args: list[str], cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(_argv(args, None), cwd=cwd, env=_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
+
+
+def start_until(args: list[str], cwd: Path, path: Path) -> subprocess.Popen | None:
+    """:func:`start` the command and wait for ``path`` to appear; ``None`` (the process
+    killed) if it ends or times out first."""
+    proc = start(args, cwd)
+    if wait_for(path, proc):
+        return proc
+    proc.kill()
+    proc.wait()
+    return None
 
 
 def finish(proc: subprocess.Popen, timeout: float = 300.0) -> tuple[int, str]:
@@ -408,10 +420,9 @@ def read_only_mid_run(ctx: Ctx, k: int) -> dict[str, Any]:
         if fs is None:
             return trial(False, clean_msg=False, note="not run: mount not allowed")
         out = fs / "run"
-        proc = start(ctx.vmc(out), d)
-        if not wait_for(out / "checkpoint.pt", proc):
-            proc.kill()
-            return trial(False, clean_msg=False, note="no checkpoint appeared")
+        proc = start_until(ctx.vmc(out), d, out / "checkpoint.pt")
+        if proc is None:
+            return trial(False, clean_msg=False, note=NOT_STARTED)
         time.sleep(0.1 * k)
         before = digest(out)
         subprocess.run(["mount", "-o", "remount,ro", str(fs)], capture_output=True, check=True)
@@ -431,10 +442,9 @@ def removed_mid_run(ctx: Ctx, k: int) -> dict[str, Any]:
     """The run directory is deleted mid-run: exit 74, one line, and it is not recreated."""
     d = ctx.fresh("removed")
     out = d / "run"
-    proc = start(ctx.vmc(out), d)
-    if not wait_for(out / "checkpoint.pt", proc):
-        proc.kill()
-        return trial(False, clean_msg=False, note="no checkpoint appeared")
+    proc = start_until(ctx.vmc(out), d, out / "checkpoint.pt")
+    if proc is None:
+        return trial(False, clean_msg=False, note=NOT_STARTED)
     time.sleep(0.1 * k)
     shutil.rmtree(out)
     code, err = finish(proc)
@@ -449,10 +459,10 @@ def second_process(ctx: Ctx, k: int) -> dict[str, Any]:
     out = d / "run"
     long_cfg = d / "long.toml"  # long enough to outlast the second command's start-up
     long_cfg.write_text(VMC_FAULT.replace("n_steps = 300", "n_steps = 30000"))
-    first = start(["vmc", str(long_cfg), "--out", str(out), "--quiet"], d)
-    if not wait_for(out / "checkpoint.pt", first):
-        first.kill()
-        return trial(False, clean_msg=False, note="no checkpoint appeared")
+    first = start_until(["vmc", str(long_cfg), "--out", str(out), "--quiet"], d,
+                        out / "checkpoint.pt")
+    if first is None:
+        return trial(False, clean_msg=False, note=NOT_STARTED)
     extra = [[], ["--resume"], ["--overwrite"]][k % 3]
     code, err = cli(["vmc", str(long_cfg), "--out", str(out), "--quiet", *extra], d)
     alive = first.poll() is None and (out / "checkpoint.pt").exists()
@@ -468,10 +478,9 @@ def stale_lock(ctx: Ctx, k: int) -> dict[str, Any]:
     """``kill -9`` of a run leaves its lock file; --resume takes it over and ends exactly."""
     d = ctx.fresh("stale-lock")
     out = d / "run"
-    first = start(ctx.vmc(out), d)
-    if not wait_for(out / "checkpoint.pt", first):
-        first.kill()
-        return trial(False, clean_msg=False, note="no checkpoint appeared")
+    first = start_until(ctx.vmc(out), d, out / "checkpoint.pt")
+    if first is None:
+        return trial(False, clean_msg=False, note=NOT_STARTED)
     time.sleep(0.1 * k)
     first.send_signal(signal.SIGKILL)
     first.wait()
@@ -490,10 +499,10 @@ def second_generate(ctx: Ctx, k: int) -> dict[str, Any]:
     card = d / "card.toml"
     card.write_text(CARD_FAULT.format(n=8, t=150.0))
     target = d / "d.h5"
-    first = start(["data", "generate", str(card), "--out", str(target), "--quiet"], d)
-    if not wait_for(d / ".d.h5.lock", first):
-        first.kill()
-        return trial(False, clean_msg=False, note="the first generate did not start")
+    first = start_until(["data", "generate", str(card), "--out", str(target), "--quiet"], d,
+                        d / ".d.h5.lock")
+    if first is None:
+        return trial(False, clean_msg=False, note=NOT_STARTED)
     code, err = cli(["data", "generate", str(card), "--out", str(target), "--overwrite",
                      "--quiet"], d)
     code1, err1 = finish(first)
@@ -505,10 +514,10 @@ def second_sweep(ctx: Ctx, k: int) -> dict[str, Any]:
     """A second ``physrnn sweep`` on a running sweep's directory is refused (exit 73)."""
     d = ctx.fresh("second-sweep")
     grid = ["--grid", "run.seed=1,2"]
-    first = start(["sweep", str(ctx.cfg), *grid, "--out", str(d / "s")], d)
-    if not wait_for(d / "s" / "sweep.json", first):
-        first.kill()
-        return trial(False, clean_msg=False, note="the first sweep did not start")
+    first = start_until(["sweep", str(ctx.cfg), *grid, "--out", str(d / "s")], d,
+                        d / "s" / "sweep.json")
+    if first is None:
+        return trial(False, clean_msg=False, note=NOT_STARTED)
     code, err = cli(["sweep", str(ctx.cfg), *grid, "--out", str(d / "s"), "--overwrite"], d)
     code1, _ = finish(first)
     return trial(code == LOCKED and code1 == 0, clean_msg=clean(err),
@@ -547,10 +556,9 @@ def ctrl_c(ctx: Ctx, k: int) -> dict[str, Any]:
 
     d = ctx.fresh("ctrl-c")
     out = d / "run"
-    proc = start(ctx.vmc(out), d)
-    if not wait_for(out / "checkpoint.pt", proc):
-        proc.kill()
-        return trial(False, clean_msg=False, note="no checkpoint appeared")
+    proc = start_until(ctx.vmc(out), d, out / "checkpoint.pt")
+    if proc is None:
+        return trial(False, clean_msg=False, note=NOT_STARTED)
     time.sleep(random.Random(k).uniform(0.0, 1.0))
     proc.send_signal(signal.SIGINT)
     code, err = finish(proc)
