@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from dist_helpers import deterministic_tfim
 
 from physrnn import preempt
 from physrnn.config import load_config
@@ -219,23 +220,7 @@ def test_under_torchrun_a_recorded_preemption_gives_75_and_a_failure_torchruns_c
     assert "physrnn: torchrun exited with code 1" in runs["0"].stderr
 
 
-VMC_CONFIG = """[system]
-model = "tfim"
-n_sites = 6
-h = 1.0
-[wavefunction]
-hidden_size = 4
-[vmc]
-n_steps = 150
-n_samples = 32
-final_samples = 64
-deterministic = true
-blocks = 2
-[run]
-threads = 1
-checkpoint_every = 5
-seed = 5
-"""
+VMC_CONFIG = deterministic_tfim(n_steps=150, checkpoint_every=5, seed=5)
 
 
 @pytest.mark.slow

@@ -8,38 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
+from dist_helpers import deterministic_tfim, free_port
 
 from physrnn.records import load_checkpoint
 
-CONFIG = """[system]
-model = "tfim"
-n_sites = 6
-h = 1.0
-[wavefunction]
-hidden_size = 4
-[vmc]
-n_steps = 4
-n_samples = 32
-final_samples = 64
-deterministic = true
-blocks = 2
-[run]
-threads = 1
-checkpoint_every = 2
-seed = 5
-"""
+CONFIG = deterministic_tfim(n_steps=4, checkpoint_every=2, seed=5)
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _cmd(cfg: Path, out: Path) -> list[str]:
@@ -59,7 +38,7 @@ def test_physrnn_vmc_on_two_ranks_equals_one_process(tmp_path):
     one = subprocess.run(_cmd(cfg, tmp_path / "one"), env=_base_env(), capture_output=True,
                          text=True, timeout=300)
     assert one.returncode == 0, one.stderr
-    port = _free_port()
+    port = free_port()
     procs = []
     for rank in (0, 1):
         env = _base_env()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from dist_helpers import deterministic_tfim, free_port
 
 from physrnn import distributed
 from physrnn.config import load_config, to_dict
@@ -32,23 +32,7 @@ from physrnn.vmc.job import run_vmc_job
 REPO = Path(__file__).resolve().parent.parent
 
 STEPS, HALF = 6, 3
-CONFIG = f"""[system]
-model = "tfim"
-n_sites = 6
-h = 1.0
-[wavefunction]
-hidden_size = 4
-[vmc]
-n_steps = {STEPS}
-n_samples = 32
-final_samples = 64
-deterministic = true
-blocks = 2
-[run]
-threads = 1
-checkpoint_every = 100
-seed = 7
-"""
+CONFIG = deterministic_tfim(n_steps=STEPS, checkpoint_every=100, seed=7)
 
 #: Stop a run after HALF steps on every rank of a (possibly multi-process) job.
 STOP_EARLY = """
@@ -66,11 +50,6 @@ assert s["status"] == "interrupted" and s["n_steps"] == int(sys.argv[3]), s
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _env(rank: int | None = None, port: int = 0) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
@@ -85,7 +64,7 @@ def _env(rank: int | None = None, port: int = 0) -> dict[str, str]:
 
 def _two_ranks(args: list[str]) -> list[tuple[str, str]]:
     """Run ``python args...`` as ranks 0 and 1 of a two-process job; both must succeed."""
-    port = _free_port()
+    port = free_port()
     procs = [subprocess.Popen([sys.executable, *args], cwd=REPO, env=_env(rank, port),
                               text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for rank in (0, 1)]
