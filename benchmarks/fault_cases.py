@@ -446,7 +446,12 @@ def removed_mid_run(ctx: Ctx, k: int) -> dict[str, Any]:
     if proc is None:
         return trial(False, clean_msg=False, note=NOT_STARTED)
     time.sleep(0.1 * k)
-    shutil.rmtree(out)
+    for _ in range(100):  # the run may add a temporary file while the tree is removed
+        try:
+            shutil.rmtree(out)
+            break
+        except OSError:
+            time.sleep(0.01)
     code, err = finish(proc)
     return trial(code == WRITE_FAILED and "vanished" in err and not out.exists(),
                  clean_msg=clean(err), note=err.strip())

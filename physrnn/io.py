@@ -130,13 +130,17 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
             vanished (:func:`physrnn.runlock.check_writable`).
     """
     final = Path(final)
-    check_writable(final)
+    locked = check_writable(final)
     existed = final.exists()
     try:
-        final.parent.mkdir(parents=True, exist_ok=True)
+        if locked is None:
+            final.parent.mkdir(parents=True, exist_ok=True)
+        else:  # below the locked directory only: never recreate one removed meanwhile
+            _make_below(locked, final.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
         os.close(fd)
     except OSError as exc:
+        check_writable(final)  # a locked directory that vanished says so
         raise write_failure(final, exc, existed=existed) from None
     tmp_path = Path(tmp)
     umask = os.umask(0)
@@ -160,6 +164,16 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             if tmp_path.exists():
                 tmp_path.unlink()
+
+
+def _make_below(root: Path, directory: Path) -> None:
+    """Create ``directory`` and its parents below ``root`` (which must exist already)."""
+    rel = Path(os.path.abspath(directory)).relative_to(root)
+    current = root
+    for part in rel.parts:
+        current = current / part
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(current)
 
 
 def _fsync_file(path: Path) -> None:

@@ -291,11 +291,15 @@ def held_locks() -> list[RunLock]:
         return list(_held.values())
 
 
-def check_writable(path: str | Path) -> None:
+def check_writable(path: str | Path) -> Path | None:
     """Refuse to write ``path`` inside a locked directory that vanished or lost its lock.
 
-    Called by :func:`physrnn.records.atomic_path` before every write; a no-op for paths
-    outside the directories this process locked.
+    Called by :func:`physrnn.io.atomic_path` before every write; a no-op for paths outside
+    the directories this process locked.
+
+    Returns:
+        The locked directory that holds ``path`` (which the writer must not recreate), or
+        ``None``.
 
     Raises:
         OutputWriteError: the directory of a held lock no longer exists, or its lock file was
@@ -303,10 +307,10 @@ def check_writable(path: str | Path) -> None:
     """
     with _held_guard:
         locks = list(_held.values())
-    if not locks:
-        return
     target = os.path.abspath(path)
     for lock in locks:
         d = str(lock.directory)
         if target == d or target.startswith(d.rstrip(os.sep) + os.sep):
             lock.check()
+            return lock.directory
+    return None

@@ -183,7 +183,12 @@ def test_run_directory_removed_mid_run(tmp_path):
     proc = _start(cfg, out)
     try:
         _wait_for(out / "checkpoint.pt", proc)
-        shutil.rmtree(out)
+        for _ in range(100):  # the run may add a temporary file while the tree is removed
+            try:
+                shutil.rmtree(out)
+                break
+            except OSError:
+                time.sleep(0.01)
         code, err = _finish(proc)
     finally:
         if proc.poll() is None:
