@@ -55,9 +55,9 @@ class KillTarget:
 
 def _readable(path: Path) -> str | None:
     """None if ``path`` opens with its reader, else the reason."""
-    from physrnn.data.hdf5 import read_dataset
+    from physrnn.data.hdf5.file import read_dataset
     from physrnn.errors import PhysrnnError
-    from physrnn.records import load_checkpoint, read_record
+    from physrnn.runs.records import load_checkpoint, read_record
 
     try:
         if path.name == "record.h5":
@@ -98,7 +98,7 @@ def kill_resume_test(target: KillTarget, scratch: Path, *, n_kills: int, seed: i
     then run it to the end and compare with an uninterrupted run (module docstring)."""
     import torch
 
-    from physrnn.records import load_checkpoint, read_record
+    from physrnn.runs.records import load_checkpoint, read_record
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "PYTHONPATH": str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}

@@ -2,7 +2,7 @@
 
 Energies are **totals**: the TFIM with Pauli matrices (``H = -sum sz sz - h sum sx``), the
 Heisenberg and J1-J2 models in S units (``S = sigma / 2``, ``H = J1 sum S.S + J2 sum S.S``),
-the conventions of :mod:`physrnn.systems.spins` and ``/work/shared/REFERENCES.md``. Published
+the conventions of :mod:`physrnn.spins.chains` and ``/work/shared/REFERENCES.md``. Published
 numbers given in Pauli units (varbench) are divided by 4 here.
 
 Each :class:`RowSpec` holds the *full* setting (``full``: close to the papers' scale, meant

@@ -224,7 +224,7 @@ def small_dataset(path: Path) -> None:
     """Write a small valid dataset (6 oscillator trajectories of 200 steps, 2 components)."""
     import numpy as np
 
-    from physrnn.data.hdf5 import write_dataset
+    from physrnn.data.hdf5.file import write_dataset
 
     rng = np.random.default_rng(0)
     t = np.arange(200) * 0.05
@@ -340,7 +340,7 @@ def _malicious_files(ws: Path) -> None:
     import torch
 
     from physrnn.config import load_config, to_dict
-    from physrnn.records import save_checkpoint
+    from physrnn.runs.records import save_checkpoint
     from physrnn.train.config import TrainRunConfig
 
     for tag, raw in (("torch", False), ("raw", True)):
@@ -367,8 +367,8 @@ def _malicious_files(ws: Path) -> None:
 def _train_fixture(ws: Path) -> None:
     """A finished one-epoch ``physrnn train`` run in ``ws/trained`` (paths relative to ws)."""
     from physrnn.config import load_config
+    from physrnn.runs.train import run_train_job
     from physrnn.train.config import TrainRunConfig
-    from physrnn.train.job import run_train_job
 
     config = load_config(ws / "train.toml", overrides=["train.epochs=1"], cls=TrainRunConfig)
     with contextlib.chdir(ws):
@@ -652,7 +652,7 @@ def build_workspace(root: str | Path) -> Path:
     import h5py
 
     from physrnn.config import load_config, to_dict
-    from physrnn.records import save_checkpoint, write_record, write_summary
+    from physrnn.runs.records import save_checkpoint, write_record, write_summary
     from physrnn.train.config import TrainRunConfig
 
     ws = Path(root)

@@ -140,9 +140,9 @@ def digest(directory: Path) -> dict[str, str]:
 
 def unreadable(directory: Path) -> list[str]:
     """Files of ``directory`` that do not open with their physrnn reader."""
-    from physrnn.data.hdf5 import read_dataset
+    from physrnn.data.hdf5.file import read_dataset
     from physrnn.errors import PhysrnnError
-    from physrnn.records import load_checkpoint, read_record
+    from physrnn.runs.records import load_checkpoint, read_record
 
     bad = []
     if not directory.is_dir():
@@ -208,7 +208,7 @@ def fill(directory: Path, leave: int = 0) -> Path:
 
 
 def params(path: Path) -> dict[str, Any]:
-    from physrnn.records import load_checkpoint
+    from physrnn.runs.records import load_checkpoint
 
     return load_checkpoint(path)["driver"]["model"]
 
@@ -220,7 +220,7 @@ def same_params(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 
 def step_of(path: Path) -> int:
-    from physrnn.records import load_checkpoint
+    from physrnn.runs.records import load_checkpoint
 
     return int(load_checkpoint(path)["driver"]["step_count"])
 
@@ -267,7 +267,7 @@ class Ctx:
     def partial(self, out: Path, steps: int) -> None:
         """A run stopped (as if interrupted) after ``steps`` steps, with its checkpoint."""
         from physrnn.config import load_config
-        from physrnn.vmc.job import run_vmc_job
+        from physrnn.runs.vmc import run_vmc_job
 
         run_vmc_job(load_config(self.cfg), out, progress=False, stop_after=steps)
 
@@ -307,10 +307,10 @@ def _writers(base: Path) -> dict[str, Callable[[], Any]]:
     import numpy as np
     import torch
 
-    from physrnn.collect import write_csv, write_table_h5
-    from physrnn.data.hdf5 import write_dataset
-    from physrnn.plotting import plot_vmc_history
-    from physrnn.records import save_checkpoint, write_record, write_summary
+    from physrnn.data.hdf5.file import write_dataset
+    from physrnn.runs.collect import write_csv, write_table_h5
+    from physrnn.runs.plotting import plot_vmc_history
+    from physrnn.runs.records import save_checkpoint, write_record, write_summary
 
     t = np.arange(400) * 0.05
     y = np.stack([np.sin(t + p) for p in range(6)])[..., None]

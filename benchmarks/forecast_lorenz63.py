@@ -185,7 +185,7 @@ def parse_args(argv: list[str] | None):
 
 def make_data(s: dict[str, Any], tmpdir: Path) -> dict[str, Any]:
     """Simulate train/val/test trajectories, write and read them back as a physrnn dataset."""
-    from physrnn.data.hdf5 import read_dataset, write_dataset
+    from physrnn.data.hdf5.file import read_dataset, write_dataset
     from physrnn.data.simulate import simulate
     from physrnn.systems import get_system
 
@@ -440,7 +440,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s: %(message)s")
     import torch
 
-    from physrnn.baselines.forecast import make_baseline
+    from physrnn.baselines.forecast.predictors import make_baseline
     from physrnn.nn.recurrent import TorchForecaster
     from physrnn.train.evaluate import forecast_windows
 

@@ -185,7 +185,7 @@ def parse_args(argv: list[str] | None):
 def make_data(s: dict[str, Any], tmpdir: Path) -> dict[str, Any]:
     """Simulate train/val/test trajectories of one system, write them as a physrnn dataset and
     read them back (same layout as ``forecast_lorenz63.make_data``)."""
-    from physrnn.data.hdf5 import read_dataset, write_dataset
+    from physrnn.data.hdf5.file import read_dataset, write_dataset
     from physrnn.data.simulate import simulate
     from physrnn.systems import get_system
 
@@ -237,7 +237,7 @@ class OUOracle:
 def ou_scores(pred: np.ndarray, truth: np.ndarray, *, dt: float, theta: float,
               sigma_z: np.ndarray) -> dict[str, float]:
     """Efficiency and ensemble RMS NRMSE at tau = 1 / theta against the exact optimum."""
-    from physrnn.forecast_metrics import nrmse_curve, ou_forecast_efficiency, ou_optimal_nrmse
+    from physrnn.metrics.forecast import nrmse_curve, ou_forecast_efficiency, ou_optimal_nrmse
 
     i = int(round(1.0 / (theta * dt))) - 1  # lead time of index i is (i + 1) dt
     eff = ou_forecast_efficiency(pred, truth, sigma_z, dt=dt, theta=theta)
@@ -253,7 +253,7 @@ def ou_scores(pred: np.ndarray, truth: np.ndarray, *, dt: float, theta: float,
 
 
 def run_system(s: dict[str, Any]) -> dict[str, Any]:
-    from physrnn.baselines.forecast import make_baseline
+    from physrnn.baselines.forecast.predictors import make_baseline
     from physrnn.nn.recurrent import TorchForecaster
     from physrnn.train.evaluate import forecast_windows
 

@@ -5,7 +5,7 @@ Question 1: on the adding problem (Hochreiter and Schmidhuber 1997) and delayed 
 a GRU solve within a fixed training budget, and do the plain-RNN fixes (gradient clipping at 1,
 orthogonal or identity recurrent initialisation) move it on the adding problem?
 
-- Training: ``physrnn.train.memory.train_memory``: one recurrent layer of ``--hidden`` units
+- Training: ``physrnn.runs.memory.train_memory``: one recurrent layer of ``--hidden`` units
   (default 64) and a linear readout (``MemoryNet``), Adam at ``--lr`` (default 3e-3, constant),
   ``--steps`` optimiser steps (default 800) on fresh batches of ``--batch-size`` (default 64)
   sequences; test loss on 8 x 64 held-out sequences (another seed). No early stopping.
@@ -111,7 +111,7 @@ def parse_args(argv: list[str] | None):
 
 def run_ladder(task: str, delays: list[int], s: dict[str, Any]) -> list[dict[str, Any]]:
     """Train every (model, variant, delay, seed) of one task; one row per training run."""
-    from physrnn.train.memory import train_memory
+    from physrnn.runs.memory import train_memory
 
     combos = [(c, "plain") for c in CELLS]
     if task == "adding":
@@ -142,7 +142,7 @@ def run_ladder(task: str, delays: list[int], s: dict[str, Any]) -> list[dict[str
 def summarise(task: str, delays: list[int], runs: list[dict[str, Any]],
               s: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per (model, variant): longest solved delay and median test loss per delay."""
-    from physrnn.train.memory import longest_solved
+    from physrnn.runs.memory import longest_solved
 
     best = longest_solved(runs)
     out = []
@@ -207,7 +207,7 @@ def speed_table(s: dict[str, Any]) -> list[dict[str, Any]]:
     import torch
 
     from physrnn.data.tasks import make_task
-    from physrnn.train.memory import MemoryNet
+    from physrnn.runs.memory import MemoryNet
 
     T, B, H = s["speed_length"], s["batch_size"], s["hidden"]
     task = make_task("adding", delay=T, n_samples=B, seed=0)
@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.update({
             "solved_mse": 0.01, "trivial_mse": {"adding": 1 / 6, "recall": 1 / 3},
             "solved_rule": "a delay is solved when at least half of the seeds reach test "
-                           "MSE < 0.01 (physrnn.train.memory.longest_solved)",
+                           "MSE < 0.01 (physrnn.runs.memory.longest_solved)",
             "optimizer": "Adam, constant lr", "eval": "8 x batch held-out sequences",
             "recall_lead": 5, "rnn_variants_on": "adding",
             "total_wall_s": wall, "wall_s_per_task": wall_task,

@@ -138,9 +138,9 @@ class RunClock:
 
 # ----------------------------------------------------------------------------- building blocks
 def build_system(spec: RowSpec) -> Any:
-    """The :class:`~physrnn.systems.spins.SpinSystem` of a row."""
-    from physrnn.systems.spins import heisenberg_chain, tfim_chain
-    from physrnn.systems.spins2d import heisenberg_square, j1j2_chain, tfim_square
+    """The :class:`~physrnn.spins.chains.SpinSystem` of a row."""
+    from physrnn.spins.chains import heisenberg_chain, tfim_chain
+    from physrnn.spins.lattices import heisenberg_square, j1j2_chain, tfim_square
 
     chain = len(spec.size) == 1
     if spec.model == "tfim":
@@ -164,7 +164,7 @@ def reference_of(spec: RowSpec, system: Any) -> tuple[float | None, str | None, 
         return None, None, "no reference"
     energy = ref.energy
     if ref.kind == "analytic" and energy is None:
-        from physrnn.baselines.analytic import tfim_chain_energy
+        from physrnn.baselines.quantum.analytic import tfim_chain_energy
 
         energy = tfim_chain_energy(system.n_sites, spec.h, boundary=spec.boundary)
     elif ref.kind == "exact" and energy is None:

@@ -89,7 +89,7 @@ def _worker(rank: int, world: int, port: int, cfg: dict[str, Any], queue: Any) -
     import torch
 
     from physrnn.distributed import barrier, cleanup, init_distributed, resolve_device
-    from physrnn.systems.spins import tfim_chain
+    from physrnn.spins.chains import tfim_chain
     from physrnn.vmc import VMC
     from physrnn.wavefunctions import RNNWavefunction1D
 

@@ -8,7 +8,7 @@ train (samples per second)?
 Physics (``/work/shared/REFERENCES.md``): ``H = -J sum_<ij> sz_i sz_j - h sum_i sx_i`` with
 **Pauli** matrices, J = 1 (ferromagnetic), h = 1 (critical point), open chain. Energies are
 **totals** in units of J. The exact energy is the free-fermion closed form
-(``physrnn.baselines.analytic.tfim_chain_energy``); the relative error is
+(``physrnn.baselines.quantum.analytic.tfim_chain_energy``); the relative error is
 ``(E - E0) / |E0|`` (>= 0 up to noise for a variational state) and the V-score is
 ``N Var(E_loc) / E^2`` (E_inf = 0: the TFIM is traceless; Wu et al., Science 2024).
 
@@ -166,7 +166,7 @@ def _match_netket_features(n_sites: int, target: int, hidden: int) -> tuple[int,
 
 def _run_physrnn(n_sites: int, cfg: dict[str, Any]) -> dict[str, Any]:
     import physrnn
-    from physrnn.systems.spins import tfim_chain
+    from physrnn.spins.chains import tfim_chain
     from physrnn.vmc import VMC, make_optimizer
     from physrnn.wavefunctions import RNNWavefunction1D
 
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from physrnn.baselines.analytic import tfim_chain_energy
+    from physrnn.baselines.quantum.analytic import tfim_chain_energy
     from physrnn.wavefunctions import RNNWavefunction1D
 
     if args.threads is None and torch.get_num_threads() > 1 and load_before is not None:

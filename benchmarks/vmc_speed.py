@@ -206,7 +206,7 @@ def _interleaved(pairs: dict[str, tuple[Callable[[], Any], Callable[[], Any]]],
 
 
 def _build_operator(model: str, n_sites: int):
-    from physrnn.systems.spins import heisenberg_chain, tfim_chain
+    from physrnn.spins.chains import heisenberg_chain, tfim_chain
 
     if model == "tfim":
         return tfim_chain(n_sites, 1.0, boundary="open")
@@ -366,7 +366,7 @@ _REFERENCES: dict[tuple[str, int], float | None] = {}
 
 def _energy_check(model: str, hidden: int, dtype: str, args, device) -> list[dict[str, Any]]:
     from benchmarks._netket_peer import build_netket_vmc, netket_final_energy, netket_step
-    from physrnn.baselines.reference import reference_energy
+    from physrnn.baselines.quantum.reference import reference_energy
 
     n = args.energy_size
     system = _build_operator(model, n)

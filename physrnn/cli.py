@@ -36,7 +36,7 @@ from typing import NoReturn
 import numpy as np
 
 from physrnn.errors import ConfigError, OutputExistsError, PhysrnnError
-from physrnn.preempt import PREEMPTED_EXIT_CODE
+from physrnn.runs.preempt import PREEMPTED_EXIT_CODE
 
 __all__ = ["main", "QUICKSTART_OVERRIDES", "LOCKED_EXIT_CODE", "WRITE_FAILED_EXIT_CODE"]
 
@@ -67,7 +67,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _summary_help() -> str:
-    from physrnn.vmc.job import SUMMARY_KEYS
+    from physrnn.runs.vmc import SUMMARY_KEYS
 
     width = max(len(k) for k in SUMMARY_KEYS)
     lines = [f"  {k:<{width}}  {v}" for k, v in SUMMARY_KEYS.items()]
@@ -76,7 +76,7 @@ def _summary_help() -> str:
 
 
 def _train_summary_help() -> str:
-    from physrnn.train.job import TRAIN_SUMMARY_KEYS
+    from physrnn.runs.train import TRAIN_SUMMARY_KEYS
 
     width = max(len(k) for k in TRAIN_SUMMARY_KEYS)
     lines = [f"  {k:<{width}}  {v}" for k, v in TRAIN_SUMMARY_KEYS.items()]
@@ -288,10 +288,10 @@ def _print_table(summary: dict) -> None:
 
 
 def _cmd_vmc(args: argparse.Namespace, *, quickstart: bool) -> int:
-    from physrnn import preempt
     from physrnn.config import load_config
     from physrnn.distributed import cleanup, init_distributed
-    from physrnn.vmc.job import run_vmc_job
+    from physrnn.runs import preempt
+    from physrnn.runs.vmc import run_vmc_job
 
     if quickstart:
         _single_process_only(args.command)
@@ -341,9 +341,9 @@ def _print_forecast_table(rows: list[dict]) -> None:
 
 
 def _preempted(signame: str, where: str, out: Path) -> int:
-    """Report a preempted run on stderr, and to a launcher (:func:`physrnn.preempt.mark_preempted`);
-    returns :data:`PREEMPTED_EXIT_CODE`."""
-    from physrnn.preempt import mark_preempted
+    """Report a preempted run on stderr, and to a launcher
+    (:func:`physrnn.runs.preempt.mark_preempted`); returns :data:`PREEMPTED_EXIT_CODE`."""
+    from physrnn.runs.preempt import mark_preempted
 
     mark_preempted(signame)
     print(f"physrnn: preempted by {signame or 'a signal'} after {where}; checkpoint written to "
@@ -366,11 +366,11 @@ def _single_process_only(command: str) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from physrnn import preempt
     from physrnn.config import load_config
     from physrnn.distributed import cleanup, init_distributed
+    from physrnn.runs import preempt
+    from physrnn.runs.train import run_train_job
     from physrnn.train.config import TrainRunConfig
-    from physrnn.train.job import run_train_job
 
     config = load_config(args.config, overrides=args.overrides, cls=TrainRunConfig)
     command = "physrnn " + " ".join(sys.argv[1:])
@@ -397,8 +397,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from physrnn.records import prepare_output_dir, write_summary
-    from physrnn.train.job import _write_eval_figures, evaluate_run, load_trained
+    from physrnn.runs.records import prepare_output_dir, write_summary
+    from physrnn.runs.train import _write_eval_figures, evaluate_run, load_trained
 
     out = args.run_dir / "evaluate"
     if out.is_symlink():  # a received run directory must not send our writes elsewhere
@@ -427,8 +427,8 @@ def _int_list(text: str, what: str) -> list[int]:
 
 
 def _cmd_memory(args: argparse.Namespace) -> int:
-    from physrnn.records import prepare_output_dir, write_record, write_summary
-    from physrnn.train.memory import VARIANTS, longest_solved, plot_memory, run_memory_experiment
+    from physrnn.runs.memory import VARIANTS, longest_solved, plot_memory, run_memory_experiment
+    from physrnn.runs.records import prepare_output_dir, write_record, write_summary
 
     delays = _int_list(args.delays, "delays")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -465,7 +465,7 @@ def _cmd_memory(args: argparse.Namespace) -> int:
                  results={f"longest_solved_{m}_{v}": d for (m, v), d in best.items()},
                  command="physrnn " + " ".join(sys.argv[1:]))
     plot_memory(rows, out / "memory.png")
-    from physrnn.train.memory import initial_gradient_norms
+    from physrnn.runs.memory import initial_gradient_norms
 
     norms = initial_gradient_norms(args.task, max(delays), models, variants,
                                    hidden_size=args.hidden)
@@ -474,7 +474,7 @@ def _cmd_memory(args: argparse.Namespace) -> int:
         plot_jacobian_spectra,
         plot_weight_contributions,
     )
-    from physrnn.train.memory import initial_diagnostics
+    from physrnn.runs.memory import initial_diagnostics
 
     plot_gradient_norms(norms, out / "gradients.png",
                         title=f"{args.task}, delay {max(delays)}, at initialisation")
@@ -493,7 +493,7 @@ def _cmd_memory(args: argparse.Namespace) -> int:
 def _cmd_data(args: argparse.Namespace) -> int:
     if args.data_command == "generate":
         from physrnn.data.cards import generate_from_card, load_card
-        from physrnn.data.hdf5 import describe_dataset
+        from physrnn.data.hdf5.file import describe_dataset
         from physrnn.runlock import file_lock
 
         card = load_card(args.card, overrides=args.overrides)
@@ -503,7 +503,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
         print(describe_dataset(path))
         return 0
     if args.data_command == "info":
-        from physrnn.data.hdf5 import check_dataset, describe_dataset
+        from physrnn.data.hdf5.file import check_dataset, describe_dataset
 
         if not args.shallow:
             check_dataset(args.file, deep=True)
@@ -519,9 +519,9 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from physrnn import preempt
     from physrnn.runlock import RunLock
-    from physrnn.sweep import plan_sweep, run_sweep, write_slurm, write_sweep
+    from physrnn.runs import preempt
+    from physrnn.runs.sweep import plan_sweep, run_sweep, write_slurm, write_sweep
 
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
@@ -539,7 +539,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     if args.dry_run:
         return 0
     if args.slurm:
-        from physrnn.sweep import render_slurm
+        from physrnn.runs.sweep import render_slurm
 
         kwargs = {"max_parallel": args.max_parallel, "time_limit": args.slurm_time}
         if args.slurm_template is not None:  # fail on a bad template before writing anything
@@ -577,7 +577,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _cmd_collect(args: argparse.Namespace) -> int:
-    from physrnn.collect import collect_rows, format_table, write_csv, write_table_h5
+    from physrnn.runs.collect import collect_rows, format_table, write_csv, write_table_h5
 
     targets = [args.out] + ([args.h5] if args.h5 is not None else [])
     if args.h5 is not None and args.h5.resolve() == args.out.resolve():

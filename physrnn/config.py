@@ -21,7 +21,7 @@ Example file (every key optional; defaults are the quickstart run)::
     n_samples = 512
 
 The ``[system]``, ``[wavefunction]`` and ``[vmc]`` sections are defined in
-:mod:`physrnn.config_vmc` (lattices, 2D and symmetrised wavefunctions, SR, annealing) and
+:mod:`physrnn.vmc.config` (lattices, 2D and symmetrised wavefunctions, SR, annealing) and
 re-exported here.
 """
 
@@ -36,7 +36,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from physrnn.config_vmc import (
+from physrnn.errors import ConfigError
+from physrnn.vmc.config import (
     SystemConfig,
     VMCConfig,
     WavefunctionConfig,
@@ -44,7 +45,6 @@ from physrnn.config_vmc import (
     _require,
     check_vmc_sections,
 )
-from physrnn.errors import ConfigError
 
 __all__ = [
     "SystemConfig",

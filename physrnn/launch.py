@@ -2,15 +2,15 @@
 
 ``torchrun`` exits with 1 when its workers stop, whatever their own exit codes, so a job script
 cannot tell a preempted run (checkpoint written, exit code 75 on every worker; see
-:mod:`physrnn.preempt`) from a failed one. This launcher takes exactly ``torchrun``'s arguments,
-runs ``python -m torch.distributed.run`` with them as a child process, and
+:mod:`physrnn.runs.preempt`) from a failed one. This launcher takes exactly ``torchrun``'s
+arguments, runs ``python -m torch.distributed.run`` with them as a child process, and
 
 * passes SIGTERM, SIGINT and SIGHUP on to it, and SIGUSR1 as SIGTERM (torchrun hands SIGTERM
   to its workers, which finish the current step or epoch, checkpoint and exit with 75; a
   SIGUSR1 would end some versions of torchrun without stopping the workers);
 * names a temporary file in ``$PHYSRNN_PREEMPT_MARKER``
-  (:data:`physrnn.preempt.PREEMPT_MARKER_ENV`), where every worker that stops for preemption
-  appends a line (:func:`physrnn.preempt.mark_preempted`, called by ``physrnn vmc`` and
+  (:data:`physrnn.runs.preempt.PREEMPT_MARKER_ENV`), where every worker that stops for preemption
+  appends a line (:func:`physrnn.runs.preempt.mark_preempted`, called by ``physrnn vmc`` and
   ``physrnn train``);
 * exits with 75 when a worker recorded a preemption and torchrun did not succeed, otherwise
   with torchrun's exit code (``128 + n`` if it was killed by signal ``n``), after one line
@@ -45,7 +45,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from physrnn.preempt import PREEMPT_MARKER_ENV, PREEMPTED_EXIT_CODE
+from physrnn.runs.preempt import PREEMPT_MARKER_ENV, PREEMPTED_EXIT_CODE
 
 __all__ = ["FORWARDED_SIGNALS", "LaunchResult", "supervise", "torchrun_command", "main"]
 
@@ -85,7 +85,7 @@ class LaunchResult:
 
     @property
     def exit_code(self) -> int:
-        """:data:`~physrnn.preempt.PREEMPTED_EXIT_CODE` if a worker recorded a preemption and
+        """:data:`~physrnn.runs.preempt.PREEMPTED_EXIT_CODE` if a worker recorded a preemption and
         the child did not succeed, else :attr:`returncode`."""
         if self.preempted and self.returncode != 0:
             return PREEMPTED_EXIT_CODE

@@ -17,7 +17,7 @@ other's checkpoints. Every physrnn command that writes an output directory (or o
   another host is then refused with the command that removes it.
 
 While a lock is held, :func:`check_writable` (called by every atomic write of
-:mod:`physrnn.records`) refuses to write into a locked directory that vanished (deleted or
+:mod:`physrnn.runs.records`) refuses to write into a locked directory that vanished (deleted or
 unmounted while the run was going) or whose lock file was removed or replaced, instead of
 silently recreating it.
 

@@ -11,16 +11,6 @@ import json
 
 import pytest
 import torch
-from trust_helpers import (
-    TRAIN_TINY,
-    VMC_TINY,
-    LegacyRecord,
-    error_lines,
-    malicious_pickle,
-    malicious_torch_file,
-    run_cli,
-    tiny_dataset,
-)
 
 from physrnn.checkpoints import (
     check_state_shapes,
@@ -31,6 +21,16 @@ from physrnn.checkpoints import (
 )
 from physrnn.cli import main
 from physrnn.errors import ConfigError, RecordError, UnsafeFileError
+from tests.helpers.trust import (
+    TRAIN_TINY,
+    VMC_TINY,
+    LegacyRecord,
+    error_lines,
+    malicious_pickle,
+    malicious_torch_file,
+    run_cli,
+    tiny_dataset,
+)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from physrnn.cli import main
-from physrnn.records import load_checkpoint, read_record
+from physrnn.runs.records import load_checkpoint, read_record
 
 TINY = ["--set", "system.n_sites=6", "--set", "vmc.n_steps=6", "--set", "vmc.n_samples=32",
         "--set", "wavefunction.hidden_size=4", "--set", "vmc.final_samples=200",
@@ -108,7 +108,7 @@ def test_nan_stops_and_keeps_checkpoint(tmp_path, capsys, monkeypatch):
 
 def test_resume_equals_uninterrupted(tmp_path):
     from physrnn.config import load_config
-    from physrnn.vmc.job import run_vmc_job
+    from physrnn.runs.vmc import run_vmc_job
 
     cfg = load_config(None, overrides=["system.n_sites=6", "vmc.n_steps=7", "vmc.n_samples=32",
                                        "wavefunction.hidden_size=5", "vmc.final_samples=100",

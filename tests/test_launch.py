@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from dist_helpers import deterministic_tfim
 
-from physrnn import preempt
 from physrnn.config import load_config
 from physrnn.launch import FORWARDED_SIGNALS, LaunchResult, main, supervise
-from physrnn.records import load_checkpoint
-from physrnn.vmc.job import run_vmc_job
+from physrnn.runs import preempt
+from physrnn.runs.records import load_checkpoint
+from physrnn.runs.vmc import run_vmc_job
+from tests.helpers.dist import deterministic_tfim
 
 REPO = Path(__file__).resolve().parent.parent
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
@@ -102,7 +102,7 @@ def test_physrnn_vmc_records_its_preemption_for_the_launcher(tmp_path, monkeypat
     (3, False, 3),
 ])
 def test_the_exit_code_is_75_only_when_a_worker_recorded_a_preemption(code, marks, expected):
-    mark = "from physrnn.preempt import mark_preempted; mark_preempted('SIGTERM')" if marks \
+    mark = "from physrnn.runs.preempt import mark_preempted; mark_preempted('SIGTERM')" if marks \
         else ""
     result = supervise(_py(f"{mark}\nraise SystemExit({code})"), env=_env(RANK="1"))
     assert result.returncode == code and result.exit_code == expected
@@ -125,7 +125,7 @@ def test_a_child_killed_by_a_signal_gives_128_plus_n():
 FAKE_TORCHRUN = """
 import os, signal, sys, time
 from pathlib import Path
-from physrnn.preempt import mark_preempted
+from physrnn.runs.preempt import mark_preempted
 got = []
 signal.signal(signal.SIGTERM, lambda s, f: got.append(s))
 Path(sys.argv[1]).write_text("ready")
@@ -176,7 +176,7 @@ def test_preemption_signals_are_passed_on_and_give_75(tmp_path, sig):
 def test_workers_that_outlive_the_launched_command_are_waited_for(tmp_path):
     """The child exits at once; a grandchild in a session of its own records the preemption a
     second later (a worker still writing its checkpoint when torchrun is gone)."""
-    grandchild = ("import time; from physrnn.preempt import mark_preempted; time.sleep(1.0); "
+    grandchild = ("import time; from physrnn.runs.preempt import mark_preempted; time.sleep(1.0); "
                   "mark_preempted('SIGTERM')")
     child = textwrap.dedent(f"""
         import subprocess, sys
@@ -206,7 +206,7 @@ def _launch(*args: str) -> list[str]:
 
 def test_under_torchrun_a_recorded_preemption_gives_75_and_a_failure_torchruns_code(tmp_path):
     script = tmp_path / "worker.py"
-    script.write_text("import os, sys\nfrom physrnn.preempt import mark_preempted\n"
+    script.write_text("import os, sys\nfrom physrnn.runs.preempt import mark_preempted\n"
                       "if os.environ.get('MARK') == '1':\n    mark_preempted('SIGTERM')\n"
                       "sys.exit(int(os.environ['CODE']))\n")
     runs = {}

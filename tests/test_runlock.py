@@ -10,12 +10,12 @@ import sys
 import time
 
 import pytest
-from trust_helpers import VMC_TINY, error_lines, run_cli
 
 from physrnn.cli import LOCKED_EXIT_CODE, main
 from physrnn.errors import OutputWriteError, RunLockedError
-from physrnn.records import atomic_path, prepare_output_dir, release_output_dir
 from physrnn.runlock import LOCK_NAME, RunLock, file_lock, held_locks, read_holder
+from physrnn.runs.records import atomic_path, prepare_output_dir, release_output_dir
+from tests.helpers.trust import VMC_TINY, error_lines, run_cli
 
 
 def test_second_lock_is_refused_with_the_holder(tmp_path):

@@ -19,17 +19,17 @@ import time
 import numpy as np
 import pytest
 import torch
-from trust_helpers import VMC_TINY, error_lines, fill, remount, small_filesystem, tiny_dataset
 
 from physrnn.checkpoints import load_checkpoint, save_checkpoint
 from physrnn.cli import WRITE_FAILED_EXIT_CODE, main
-from physrnn.collect import write_csv, write_table_h5
 from physrnn.config import load_config
 from physrnn.errors import OutputWriteError
 from physrnn.io import TEMPORARY_NAME
-from physrnn.plotting import plot_vmc_history
-from physrnn.records import write_record, write_summary
-from physrnn.vmc.job import run_vmc_job
+from physrnn.runs.collect import write_csv, write_table_h5
+from physrnn.runs.plotting import plot_vmc_history
+from physrnn.runs.records import write_record, write_summary
+from physrnn.runs.vmc import run_vmc_job
+from tests.helpers.trust import VMC_TINY, error_lines, fill, remount, small_filesystem, tiny_dataset
 
 
 def _record(path):

@@ -1,11 +1,11 @@
 """What results are compared against: closed forms, exact diagonalisation, published numbers."""
 
-from physrnn.baselines.analytic import (
+from physrnn.baselines.quantum.analytic import (
     heisenberg_bethe_energy_per_site,
     tfim_chain_energy,
     tfim_infinite_chain_energy_per_site,
 )
-from physrnn.baselines.reference import Reference, reference_energy
+from physrnn.baselines.quantum.reference import Reference, reference_energy
 
 __all__ = [
     "tfim_chain_energy",
@@ -19,7 +19,7 @@ __all__ = [
 def __getattr__(name: str):
     # forecasting baselines pull in the reservoir and torch: load them only when asked for
     if name in ("BASELINES", "make_baseline"):
-        from physrnn.baselines import forecast
+        from physrnn.baselines.forecast import predictors as forecast
 
         return getattr(forecast, name)
     raise AttributeError(f"module 'physrnn.baselines' has no attribute {name!r}")

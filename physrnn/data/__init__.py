@@ -1,7 +1,7 @@
 """Everything between a simulation and a torch batch.
 
 * :mod:`physrnn.data.simulate`: integrate a system into arrays.
-* :mod:`physrnn.data.hdf5`: the versioned dataset file (write atomically, read, validate).
+* :mod:`physrnn.data.hdf5.file`: the versioned dataset file (write atomically, read, validate).
 * :mod:`physrnn.data.datasets`: torch windows and loaders (imports torch; loaded lazily here).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from physrnn.data.hdf5 import (
+from physrnn.data.hdf5.file import (
     DATASET_FORMAT,
     DATASET_SCHEMA_VERSION,
     Normalisation,

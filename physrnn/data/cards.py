@@ -160,12 +160,12 @@ def generate_from_card(
     overwrite: bool = False,
     progress: bool | None = None,
 ) -> Path:
-    """Simulate a card and write the dataset file atomically (see :mod:`physrnn.data.hdf5`).
+    """Simulate a card and write the dataset file atomically (see :mod:`physrnn.data.hdf5.file`).
 
     Raises:
         OutputExistsError: ``out`` exists and ``overwrite`` is false (checked before simulating).
     """
-    from physrnn.data.hdf5 import write_dataset
+    from physrnn.data.hdf5.file import write_dataset
     from physrnn.errors import OutputExistsError
 
     out = Path(out)

@@ -523,7 +523,7 @@ def plot_gradient_norms(norms_by_model: Mapping[str, torch.Tensor | np.ndarray],
         norms_by_model: ``{name: (T,)}`` norms in time order (lengths may differ).
         path: PNG file to write (atomically).
     """
-    from physrnn.plotting import _figure, _save
+    from physrnn.runs.plotting import _figure, _save
 
     if not norms_by_model:
         raise ValueError("norms_by_model is empty")
@@ -559,7 +559,7 @@ def plot_jacobian_spectra(sv: torch.Tensor | np.ndarray, path: str | Path, *,
         sv: ``(T-1, B, D)`` from :func:`jacobian_spectra` (or ``(T-1, D)``).
         path: PNG file to write (atomically).
     """
-    from physrnn.plotting import _figure, _save
+    from physrnn.runs.plotting import _figure, _save
 
     a = _numpy(sv)
     if a.ndim == 2:
@@ -598,7 +598,7 @@ def plot_weight_contributions(contributions: Mapping[str, torch.Tensor | np.ndar
             :func:`per_step_weight_contributions`.
         path: PNG file to write (atomically).
     """
-    from physrnn.plotting import _figure, _save
+    from physrnn.runs.plotting import _figure, _save
 
     plt, fig, axes = _figure(1, 1, (7.0, 4.5))
     ax = axes[0, 0]

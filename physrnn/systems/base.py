@@ -207,11 +207,14 @@ def get_system(name: str, **params: Any) -> DynamicalSystem:
 def _load_builtin() -> None:
     import importlib
 
-    for module in ("dynamics", "mechanics", "chaos", "stochastic", "spatiotemporal", "quench",
-                   "bath"):
+    # the quantum quench is a spin model (physrnn.spins) registered here as a dynamical system
+    for module in ("physrnn.systems.dynamics", "physrnn.systems.mechanics",
+                   "physrnn.systems.chaos", "physrnn.systems.stochastic",
+                   "physrnn.systems.spatiotemporal", "physrnn.spins.quench",
+                   "physrnn.systems.bath"):
         try:
-            importlib.import_module(f"physrnn.systems.{module}")
+            importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name != f"physrnn.systems.{module}":
+            if exc.name != module:
                 raise
 

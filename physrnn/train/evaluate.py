@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from physrnn.forecast_metrics import (
+from physrnn.metrics.forecast import (
     invariant_measure_distance,
     nrmse_at,
     power_spectrum_distance,

@@ -15,7 +15,7 @@ rank holds a full copy of the model and trains on a disjoint shard of every batc
   optimiser step then run identically on every rank, and the parameters stay identical;
 * **validation**: each rank evaluates its share of the validation windows; the sums of loss and
   window count are all-reduced, so every rank gets the same validation loss;
-* **files**: only rank 0 writes (the job's business, see :mod:`physrnn.train.job`).
+* **files**: only rank 0 writes (the job's business, see :mod:`physrnn.runs.train`).
 
 Guarantee: ``R`` ranks with per-rank batch ``b`` follow the same trajectory as one process with
 batch ``R * b`` (same windows in every optimiser step, same learning-rate schedule), up to the
@@ -50,7 +50,7 @@ with an empty share must still join the step). One weighted all-reduce per optim
 after all backward passes, handles both, costs one collective per step like DDP, and needs
 only two hooks in the loop (:class:`DataParallel`).
 
-Example (what :func:`physrnn.train.job.run_train_job` does under ``torchrun``)::
+Example (what :func:`physrnn.runs.train.run_train_job` does under ``torchrun``)::
 
     from physrnn.distributed import init_distributed
     from physrnn.train.parallel import make_data_parallel

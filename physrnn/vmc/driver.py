@@ -150,7 +150,7 @@ class VMC:
     raise :class:`~physrnn.distributed.DistributedError` within the process group's timeout.
 
     Example:
-        >>> from physrnn.systems.spins import tfim_chain
+        >>> from physrnn.spins.chains import tfim_chain
         >>> from physrnn.wavefunctions import RNNWavefunction1D
         >>> system = tfim_chain(10, h=1.0)
         >>> vmc = VMC(system.operator, RNNWavefunction1D(10, hidden_size=16), n_samples=128)

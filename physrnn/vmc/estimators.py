@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from physrnn.errors import NonFiniteError
+from physrnn.metrics.quantum import v_score
 from physrnn.vmc.operators import ConnectedOperator
 from physrnn.wavefunctions.base import MAX_ENUMERATION_SITES, AutoregressiveWavefunction
 
@@ -58,12 +59,6 @@ class EnergyStats:
 
     def __str__(self) -> str:
         return f"{self.mean:.8g} +- {self.error:.2g} (var {self.variance:.3g})"
-
-
-def v_score(n_sites: int, variance: float, energy: float, e_inf: float = 0.0) -> float:
-    """V-score ``N Var(E) / (E - E_inf)^2``; ``E_inf = Tr H / dim`` (0 for traceless models)."""
-    denom = (energy - e_inf) ** 2
-    return float(n_sites * variance / denom) if denom > 0 else math.inf
 
 
 def energy_stats(e_loc: torch.Tensor) -> EnergyStats:

@@ -5,7 +5,7 @@
 (same constructors, arguments and seeds, so the same numbers)::
 
     from physrnn.config import load_config
-    from physrnn.systems.spins import build_system
+    from physrnn.spins.chains import build_system
     from physrnn.vmc.factory import build_vmc
 
     config = load_config("examples/heisenberg_square_4x4.toml")
@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from physrnn.errors import ConfigError
-from physrnn.systems.spins import SpinSystem
+from physrnn.spins.chains import SpinSystem
 from physrnn.vmc.annealing import AnnealingSchedule
 from physrnn.vmc.driver import VMC, make_optimizer
 from physrnn.vmc.sr import SRStep
@@ -89,7 +89,7 @@ def build_wavefunction(
     Args:
         config: a :class:`~physrnn.config.VMCRunConfig` (its ``system`` section describes
             ``system``; ``run.seed`` seeds the parameters).
-        system: the :class:`~physrnn.systems.spins.SpinSystem` (``N`` sites).
+        system: the :class:`~physrnn.spins.chains.SpinSystem` (``N`` sites).
         device: torch device of the parameters.
 
     Returns:
@@ -167,7 +167,7 @@ def build_annealing(v: Any) -> AnnealingSchedule | None:
 def build_vmc(config: Any, system: SpinSystem, device: torch.device) -> VMC:
     """Wavefunction, optimiser, schedule and driver for ``config`` on ``device``.
 
-    What ``physrnn vmc`` builds (:mod:`physrnn.vmc.job` imports it); for a 1D config without
+    What ``physrnn vmc`` builds (:mod:`physrnn.runs.vmc` imports it); for a 1D config without
     SR or annealing it is the plain Adam driver of the 1D wavefunction.
 
     Raises:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from physrnn.systems.spins import check_spin_half
+from physrnn.spins.chains import check_spin_half
 from physrnn.vmc.compiled import CompiledTerms, UnsupportedOperatorError, compile_terms
 
 __all__ = ["ConnectedOperator", "ConnectedElements"]

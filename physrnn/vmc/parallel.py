@@ -43,7 +43,7 @@ A rank that dies or stops answering makes the others raise
 Example (``torchrun --nproc-per-node 2 vmc_dp.py``; the same script runs alone)::
 
     from physrnn.distributed import cleanup, init_distributed, is_main
-    from physrnn.systems.spins import tfim_chain
+    from physrnn.spins.chains import tfim_chain
     from physrnn.vmc import VMC
     from physrnn.wavefunctions import RNNWavefunction1D
 

@@ -16,7 +16,7 @@ renormalised (:func:`masked_log_softmax`). Every sampled path then ends in the s
 **Marshall sign.** On a bipartite lattice with sublattices ``A, B`` the fixed phase
 ``pi * n_down(B)``, i.e. ``psi(s) = (-1)^{n_down(B)} |psi(s)|``, is the sign of ``U psi_+``
 with ``U = prod_{i in B} sigma^z_i``: the rotation that
-:func:`physrnn.systems.spins.xxz_chain` applies to the Hamiltonian with ``marshall_sign=True``
+:func:`physrnn.spins.chains.xxz_chain` applies to the Hamiltonian with ``marshall_sign=True``
 (and netket's ``Heisenberg(sign_rule=True)``). Use **one** of the two: either a positive model
 with the rotated Hamiltonian, or a model with the Marshall phase and the unrotated Hamiltonian
 (``marshall_sign=False``); both give the same energies. Applying both cancels the sign. The

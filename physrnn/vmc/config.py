@@ -1,0 +1,321 @@
+"""The ``[system]``, ``[wavefunction]`` and ``[vmc]`` sections of a VMC run config.
+
+Re-exported by :mod:`physrnn.config` (import them from there). Each section validates its own
+keys in ``__post_init__``; :func:`check_vmc_sections` checks the combinations that involve two
+sections (for example a 2D wavefunction on a chain) and is called by
+:class:`physrnn.config.VMCRunConfig`. Every rejection is a :class:`ConfigError` whose message
+names the key; :func:`physrnn.config.from_dict` adds the file and the section.
+
+Lattices (``[system]``):
+
+* ``lattice = "chain"``: ``n_sites`` spins in a line; ``Lx`` and ``Ly`` stay 0 (unused).
+* ``lattice = "square"``: an ``Lx x Ly`` lattice (both ``>= 2``, ``>= 3`` if periodic) in
+  netket's ``Grid([Lx, Ly])`` site numbering; ``n_sites`` is derived, ``Lx * Ly``, and filled
+  in on load so that records state ``N``. Leave ``n_sites`` out (the chain default, 20, is
+  replaced); any other value that is not ``Lx * Ly`` is an error.
+
+Models: ``tfim`` (Pauli matrices, ``h`` the transverse field), ``heisenberg``, ``xxz``
+(``delta`` the anisotropy) and ``j1j2`` (``J`` is ``J1``, ``J2`` the next-nearest-neighbour
+coupling: ``i, i+2`` on the chain, the plaquette diagonals on the square); see
+:mod:`physrnn.spins.chains` and :mod:`physrnn.spins.lattices` for the conventions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from physrnn.errors import ConfigError
+
+__all__ = ["SystemConfig", "WavefunctionConfig", "VMCConfig", "check_vmc_sections"]
+
+#: Models whose Hamiltonian conserves the total ``S^z`` and has a Marshall sign rule.
+_EXCHANGE_MODELS = ("heisenberg", "xxz", "j1j2")
+#: The chain length of the defaults; replaced by ``Lx * Ly`` for square lattices.
+_DEFAULT_N_SITES = 20
+
+
+class _FieldError(ConfigError):
+    """A value rejected by its section; re-raised by ``from_dict`` with file and section."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"key '{key}': {message}")
+        self.key = key
+        self.message = message
+
+
+def _require(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise _FieldError(key, message)
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    """The physical system (module doc). Energies are totals; see :mod:`physrnn.spins.chains`.
+
+    Attributes:
+        model: ``"tfim"``, ``"heisenberg"``, ``"xxz"`` or ``"j1j2"``.
+        lattice: ``"chain"`` or ``"square"``.
+        n_sites: chain length ``N``; derived (``Lx * Ly``) for square lattices.
+        Lx, Ly: square-lattice extents (0 for chains).
+        boundary: ``"open"`` or ``"periodic"``.
+        J: nearest-neighbour coupling (``J1`` of the J1-J2 model), energy units.
+        h: transverse field of the TFIM.
+        delta: XXZ anisotropy.
+        J2: next-nearest-neighbour coupling, ``j1j2`` only.
+        marshall_sign: rotate exchange Hamiltonians by the Marshall sign rule (bipartite
+            lattices only; ignored by the TFIM).
+    """
+
+    model: Literal["tfim", "heisenberg", "xxz", "j1j2"] = "tfim"
+    lattice: Literal["chain", "square"] = "chain"
+    n_sites: int = _DEFAULT_N_SITES
+    boundary: Literal["open", "periodic"] = "open"
+    J: float = 1.0
+    h: float = 1.0
+    delta: float = 1.0
+    marshall_sign: bool = True
+    Lx: int = 0
+    Ly: int = 0
+    J2: float = 0.0
+
+    def __post_init__(self) -> None:
+        periodic = self.boundary == "periodic"
+        if self.lattice == "chain":
+            _require(self.n_sites >= 2, "n_sites", f"must be >= 2, got {self.n_sites}")
+            for key in ("Lx", "Ly"):
+                _require(getattr(self, key) == 0, key, "is only used with lattice = 'square' "
+                         "(the chain length is n_sites); remove it")
+            _require(not periodic or self.n_sites >= 3, "n_sites",
+                     f"a periodic chain needs n_sites >= 3, got {self.n_sites}")
+            _require(not (periodic and self.model == "j1j2") or self.n_sites >= 5, "n_sites",
+                     f"a periodic J1-J2 chain needs n_sites >= 5 (distinct second "
+                     f"neighbours), got {self.n_sites}")
+            extents = (self.n_sites,)
+        else:
+            low = 3 if periodic else 2
+            for key in ("Lx", "Ly"):
+                v = getattr(self, key)
+                _require(v >= low, key, f"lattice = 'square' with {self.boundary} boundaries "
+                         f"needs {key} >= {low}, got {v}" + (" (a periodic extent of 2 is the "
+                                                              "open one)" if v == 2 else ""))
+            n = self.Lx * self.Ly
+            _require(self.n_sites in (n, _DEFAULT_N_SITES), "n_sites",
+                     f"is Lx * Ly = {n} for a {self.Lx}x{self.Ly} square lattice, got "
+                     f"{self.n_sites}; leave n_sites out")
+            object.__setattr__(self, "n_sites", n)
+            extents = (self.Lx, self.Ly)
+        _require(self.J2 == 0.0 or self.model == "j1j2", "J2",
+                 f"is only used by model = 'j1j2' (got J2 = {self.J2} with model = "
+                 f"{self.model!r})")
+        if self.marshall_sign and self.model in _EXCHANGE_MODELS:
+            odd = [v for v in extents if v % 2 == 1]
+            _require(not (periodic and odd), "marshall_sign",
+                     f"the Marshall sign rule needs a bipartite lattice; periodic boundaries "
+                     f"with an odd extent ({odd[0] if odd else 0}) are not bipartite (set "
+                     "marshall_sign = false or use even extents)")
+
+    @property
+    def is_bipartite(self) -> bool:
+        """Open lattices, and periodic ones whose extents are all even."""
+        extents = (self.n_sites,) if self.lattice == "chain" else (self.Lx, self.Ly)
+        return self.boundary == "open" or all(v % 2 == 0 for v in extents)
+
+
+@dataclass(frozen=True)
+class WavefunctionConfig:
+    """The variational wavefunction: an autoregressive RNN, optionally symmetrised.
+
+    Attributes:
+        kind: ``"rnn1d"`` (:class:`~physrnn.wavefunctions.RNNWavefunction1D`, any lattice in
+            netket's site order) or ``"rnn2d"``
+            (:class:`~physrnn.wavefunctions.RNNWavefunction2D`, square lattices, snake order).
+        cell: ``"gru"``, ``"lstm"`` (1D), ``"rnn"``, ``"tensor_gru"`` (2D).
+        hidden_size: recurrent state size ``d_h``.
+        n_layers: stacked layers (1D only).
+        phase: learned phase head (complex wavefunction).
+        dtype: parameter dtype.
+        marshall_sign: fixed Marshall phase in the model (2D only); use it with the unrotated
+            Hamiltonian (``system.marshall_sign = false``), never with both.
+        magnetisation: ``M = n_up - n_down = 2 S^z_tot`` sector sampled exactly (2D only);
+            unset (the default) samples every sector.
+        symmetry: lattice group of a
+            :class:`~physrnn.wavefunctions.SymmetrisedWavefunction`: ``"none"``,
+            ``"translations"`` (periodic lattices), ``"point"`` (C4v of an ``L x L``, C2v of a
+            rectangle) or ``"space"`` (translations times point group, periodic square).
+        spin_flip: add the global spin flip (Z2) to the group.
+        irrep: one-dimensional irrep of the point part (``"A1"`` trivial; ``point``/``space``).
+        flip_character: ``+1`` or ``-1``, the character of the spin flip.
+        momentum: crystal momentum of ``symmetry = "translations"``, one integer per lattice
+            axis (``[m]`` on a chain, ``[mx, my]`` on a square), ``k = 2 pi m / L`` per axis,
+            ``psi(T_t s) = exp(i k . t) psi(s)``; unset: ``k = 0``. A nonzero ``k`` makes the
+            wavefunction complex.
+    """
+
+    kind: Literal["rnn1d", "rnn2d"] = "rnn1d"
+    cell: Literal["gru", "lstm", "rnn", "tensor_gru"] = "gru"
+    hidden_size: int = 32
+    n_layers: int = 1
+    phase: bool = False
+    dtype: Literal["float32", "float64"] = "float32"
+    marshall_sign: bool = False
+    magnetisation: int | None = None
+    symmetry: Literal["none", "translations", "point", "space"] = "none"
+    spin_flip: bool = False
+    irrep: Literal["A1", "A2", "B1", "B2"] = "A1"
+    flip_character: int = 1
+    momentum: list[int] | None = None
+
+    def __post_init__(self) -> None:
+        _require(self.hidden_size >= 1, "hidden_size", f"must be >= 1, got {self.hidden_size}")
+        _require(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
+        two_d = self.kind == "rnn2d"
+        _require(self.cell != "tensor_gru" or two_d, "cell",
+                 "'tensor_gru' is a 2D cell: set kind = 'rnn2d' or use gru, lstm or rnn")
+        _require(self.cell != "lstm" or not two_d, "cell",
+                 "'lstm' is a 1D cell: kind = 'rnn2d' takes gru, rnn or tensor_gru")
+        _require(self.n_layers == 1 or not two_d, "n_layers",
+                 f"kind = 'rnn2d' has one recurrent layer, got {self.n_layers}")
+        _require(not self.marshall_sign or two_d, "marshall_sign",
+                 "kind = 'rnn1d' has no Marshall phase; rotate the Hamiltonian instead "
+                 "(system.marshall_sign = true)")
+        _require(self.magnetisation is None or two_d, "magnetisation",
+                 "fixed-magnetisation (U(1)) sampling is implemented by kind = 'rnn2d' only; "
+                 "rnn1d samples every sector (remove magnetisation)")
+        _require(self.irrep == "A1" or self.symmetry in ("point", "space"), "irrep",
+                 f"{self.irrep!r} is an irrep of the point group: needs symmetry = 'point' "
+                 f"or 'space', got symmetry = {self.symmetry!r}")
+        _require(self.momentum is None or self.symmetry == "translations", "momentum",
+                 f"a crystal momentum needs symmetry = 'translations', got symmetry = "
+                 f"{self.symmetry!r}")
+        _require(self.flip_character in (1, -1), "flip_character",
+                 f"must be 1 or -1, got {self.flip_character}")
+        _require(self.flip_character == 1 or self.spin_flip, "flip_character",
+                 "-1 needs spin_flip = true")
+        _require(not self.spin_flip or self.magnetisation in (None, 0), "spin_flip",
+                 f"the spin flip maps magnetisation {self.magnetisation} to "
+                 f"{-(self.magnetisation or 0)}: it is a symmetry of the M = 0 sector only")
+
+
+@dataclass(frozen=True)
+class VMCConfig:
+    """Variational Monte Carlo optimisation.
+
+    The default is Adam on the variance-reduced energy gradient. ``sr`` preconditions the
+    gradient by stochastic reconfiguration (:class:`physrnn.vmc.sr.SRStep`; the optimizer then
+    applies the SR direction, ``optimizer = "sgd"`` giving plain imaginary-time steps of size
+    ``lr``). ``annealing`` minimises the free energy ``<E> - T S`` while ``T`` falls from
+    ``T0`` to 0 (:class:`physrnn.vmc.annealing.AnnealingSchedule`).
+
+    Attributes:
+        n_steps, n_samples, lr, lr_schedule, lr_final, final_samples, chunk_size: as before.
+        optimizer: ``"adam"`` or ``"sgd"``.
+        sr: ``"none"``, ``"sr"`` (``(p, p)`` solve), ``"minsr"`` (``(n, n)`` kernel solve) or
+            ``"auto"`` (minSR when the samples are fewer than the parameters).
+        sr_shift: absolute diagonal shift ``lambda >= 0`` of the SR matrix.
+        sr_shift_rel: relative shift (``lambda_rel diag(S)``), parameter-space SR only.
+        sr_solver: ``"cholesky"``, ``"eigh"`` or ``"cg"``.
+        sr_max_norm: clip the SR direction to this norm (0: no clipping).
+        annealing: ``"none"``, ``"linear"`` or ``"exponential"``.
+        T0: initial temperature (energy units) of the annealing.
+        annealing_warmup: steps held at ``T0``.
+        annealing_steps: steps over which ``T`` falls from ``T0`` to 0.
+        deterministic: split each step's samples into ``blocks`` blocks with their own random
+            streams, reduced in block order: the run is then bit-identical on CPU for any
+            number of processes dividing ``blocks`` (:mod:`physrnn.vmc.parallel`).
+        blocks: blocks of the deterministic mode (0: the number of processes).
+    """
+
+    n_steps: int = 1000
+    n_samples: int = 512
+    lr: float = 1e-2
+    lr_schedule: Literal["constant", "cosine", "exponential"] = "cosine"
+    lr_final: float = 1e-4
+    final_samples: int = 20_000
+    chunk_size: int = 8192
+    optimizer: Literal["adam", "sgd"] = "adam"
+    sr: Literal["none", "sr", "minsr", "auto"] = "none"
+    sr_shift: float = 1e-3
+    sr_shift_rel: float = 0.0
+    sr_solver: Literal["cholesky", "eigh", "cg"] = "cholesky"
+    sr_max_norm: float = 0.0
+    annealing: Literal["none", "linear", "exponential"] = "none"
+    T0: float = 1.0
+    annealing_warmup: int = 0
+    annealing_steps: int = 100
+    deterministic: bool = False
+    blocks: int = 0
+
+    def __post_init__(self) -> None:
+        _require(self.n_steps >= 1, "n_steps", f"must be >= 1, got {self.n_steps}")
+        _require(self.n_samples >= 2, "n_samples", f"must be >= 2, got {self.n_samples}")
+        _require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        _require(self.lr_final > 0, "lr_final", f"must be > 0, got {self.lr_final}")
+        _require(self.final_samples >= 2, "final_samples",
+                 f"must be >= 2, got {self.final_samples}")
+        _require(self.chunk_size >= 1, "chunk_size", f"must be >= 1, got {self.chunk_size}")
+        _require(self.sr_shift >= 0, "sr_shift", f"must be >= 0, got {self.sr_shift}")
+        _require(self.sr_shift_rel >= 0, "sr_shift_rel", f"must be >= 0, got {self.sr_shift_rel}")
+        _require(self.sr_shift_rel == 0 or self.sr != "minsr", "sr_shift_rel",
+                 "a relative shift needs the parameter-space solve (sr = 'sr'), not minsr")
+        _require(self.sr_max_norm >= 0, "sr_max_norm",
+                 f"must be >= 0 (0: no clipping), got {self.sr_max_norm}")
+        _require(self.T0 > 0, "T0", f"must be > 0, got {self.T0}")
+        _require(self.annealing_warmup >= 0, "annealing_warmup",
+                 f"must be >= 0, got {self.annealing_warmup}")
+        _require(self.annealing_steps >= 1, "annealing_steps",
+                 f"must be >= 1, got {self.annealing_steps}")
+        _require(self.blocks >= 0, "blocks", f"must be >= 0 (0: one per process), got "
+                 f"{self.blocks}")
+        _require(self.blocks == 0 or self.deterministic, "blocks",
+                 "blocks is a setting of the deterministic mode: set deterministic = true")
+        _require(self.blocks <= self.n_samples, "blocks",
+                 f"more blocks ({self.blocks}) than samples per step ({self.n_samples})")
+        end = self.annealing_warmup + self.annealing_steps
+        _require(self.annealing == "none" or end <= self.n_steps, "annealing_steps",
+                 f"the temperature reaches 0 after annealing_warmup + annealing_steps = {end} "
+                 f"steps, but the run has n_steps = {self.n_steps}")
+
+
+def check_vmc_sections(system: SystemConfig, wavefunction: WavefunctionConfig) -> None:
+    """Reject wavefunction settings that the system cannot take (keys ``section.key``).
+
+    Raises:
+        ConfigError: (a ``_FieldError`` naming ``wavefunction.<key>``).
+    """
+    wf, key = wavefunction, "wavefunction."
+    square = system.lattice == "square"
+    _require(wf.kind != "rnn2d" or square, key + "kind",
+             "'rnn2d' needs system.lattice = 'square' (use kind = 'rnn1d' on a chain)")
+    if wf.magnetisation is not None:
+        m, n = wf.magnetisation, system.n_sites
+        _require(system.model in _EXCHANGE_MODELS, key + "magnetisation",
+                 f"model {system.model!r} does not conserve the total S^z; a fixed sector "
+                 "needs heisenberg, xxz or j1j2")
+        _require(abs(m) <= n and (n + m) % 2 == 0, key + "magnetisation",
+                 f"M = n_up - n_down = {m} is impossible on N = {n} sites (need |M| <= N and "
+                 "M of the parity of N)")
+    if wf.marshall_sign:
+        _require(system.model in _EXCHANGE_MODELS, key + "marshall_sign",
+                 f"the Marshall sign is for antiferromagnets (heisenberg, xxz, j1j2), not "
+                 f"{system.model!r}")
+        _require(not system.marshall_sign, key + "marshall_sign",
+                 "the Hamiltonian is already Marshall-rotated (system.marshall_sign = true); "
+                 "the two signs would cancel: set one of them to false")
+        _require(system.is_bipartite, key + "marshall_sign",
+                 "the Marshall sign rule needs a bipartite lattice (periodic extents must be "
+                 "even)")
+    periodic = system.boundary == "periodic"
+    if wf.symmetry in ("translations", "space"):
+        _require(periodic, key + "symmetry",
+                 f"{wf.symmetry!r} needs system.boundary = 'periodic' (an open lattice has no "
+                 "translation symmetry)")
+    if wf.momentum is not None:
+        axes = 2 if square else 1
+        _require(len(wf.momentum) == axes, key + "momentum",
+                 f"needs {axes} integer(s), one per axis of the {system.lattice}, got "
+                 f"{wf.momentum}")
+    if wf.symmetry in ("point", "space"):
+        _require(square, key + "symmetry",
+                 f"{wf.symmetry!r} is implemented for system.lattice = 'square' only")
+
