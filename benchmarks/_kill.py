@@ -55,7 +55,7 @@ class KillTarget:
 
 def _readable(path: Path) -> str | None:
     """None if ``path`` opens with its reader, else the reason."""
-    from physrnn.data.hdf5.file import read_dataset
+    from physrnn.data.hdf5 import read_dataset
     from physrnn.errors import PhysrnnError
     from physrnn.runs.records import load_checkpoint, read_record
 

@@ -224,7 +224,7 @@ def small_dataset(path: Path) -> None:
     """Write a small valid dataset (6 oscillator trajectories of 200 steps, 2 components)."""
     import numpy as np
 
-    from physrnn.data.hdf5.file import write_dataset
+    from physrnn.data.hdf5 import write_dataset
 
     rng = np.random.default_rng(0)
     t = np.arange(200) * 0.05
@@ -588,8 +588,8 @@ def generate_configs(kind: str, n: int = N_GENERATED,
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import strategies as st
 
-    from physrnn.config import VMCRunConfig
     from physrnn.train.config import TrainRunConfig
+    from physrnn.vmc.config import VMCRunConfig
 
     cls, base_text = (VMCRunConfig, VMC_OK) if kind == "vmc" else (TrainRunConfig, TRAIN_OK)
     base = tomllib.loads(base_text)
@@ -654,6 +654,7 @@ def build_workspace(root: str | Path) -> Path:
     from physrnn.config import load_config, to_dict
     from physrnn.runs.records import save_checkpoint, write_record, write_summary
     from physrnn.train.config import TrainRunConfig
+    from physrnn.vmc.config import VMCRunConfig
 
     ws = Path(root)
     ws.mkdir(parents=True, exist_ok=True)
@@ -697,7 +698,7 @@ def build_workspace(root: str | Path) -> Path:
     train_cfg = load_config(ws / "train.toml", cls=TrainRunConfig)
     save_checkpoint(ws / "two_ranks" / "checkpoint.pt",
                     {"config": to_dict(train_cfg), "world_size": 2})
-    vmc_cfg = load_config(ws / "vmc.toml")
+    vmc_cfg = load_config(ws / "vmc.toml", cls=VMCRunConfig)
     save_checkpoint(ws / "two_ranks_vmc" / "checkpoint.pt",
                     {"config": to_dict(vmc_cfg), "world_size": 2, "driver": {}})
     other = to_dict(train_cfg)

@@ -42,7 +42,7 @@ row is timed ``--repeats`` times, the codes interleaved (so a burst of load from
 all of them alike), and the best (shortest) wall time is shown; all of them are in the JSON.
 
 Part 2, loading (windows per second). A Lorenz-63 dataset (the physrnn simulation of part 1)
-is written with ``physrnn.data.hdf5.file.write_dataset`` (float64, gzip chunks, split 0.8/0.1/0.1 by
+is written with ``physrnn.data.hdf5.write_dataset`` (float64, gzip chunks, split 0.8/0.1/0.1 by
 trajectory) to a temporary directory; then ``--loader-batches`` batches of ``--batch-size``
 windows (``--context`` + ``--horizon`` steps, normalised, float32) of the train split are drawn
 (an epoch if it is shorter) by
@@ -452,7 +452,7 @@ def _loading(sim_t, sim_y, sim_y0, meta, cfg, tmp: Path,
     from torch.utils.data import DataLoader
 
     from physrnn.data.datasets import WindowDataset, make_loaders
-    from physrnn.data.hdf5.file import read_dataset, write_dataset
+    from physrnn.data.hdf5 import read_dataset, write_dataset
 
     path = tmp / "lorenz63.h5"
     _, write_s = _timed(lambda: write_dataset(path, t=sim_t, y=sim_y, meta=meta, y0=sim_y0,

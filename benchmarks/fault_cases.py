@@ -140,7 +140,7 @@ def digest(directory: Path) -> dict[str, str]:
 
 def unreadable(directory: Path) -> list[str]:
     """Files of ``directory`` that do not open with their physrnn reader."""
-    from physrnn.data.hdf5.file import read_dataset
+    from physrnn.data.hdf5 import read_dataset
     from physrnn.errors import PhysrnnError
     from physrnn.runs.records import load_checkpoint, read_record
 
@@ -266,8 +266,8 @@ class Ctx:
 
     def partial(self, out: Path, steps: int) -> None:
         """A run stopped (as if interrupted) after ``steps`` steps, with its checkpoint."""
-        from physrnn.config import load_config
         from physrnn.runs.vmc import run_vmc_job
+        from physrnn.vmc.config import load_vmc_config as load_config
 
         run_vmc_job(load_config(self.cfg), out, progress=False, stop_after=steps)
 
@@ -307,7 +307,7 @@ def _writers(base: Path) -> dict[str, Callable[[], Any]]:
     import numpy as np
     import torch
 
-    from physrnn.data.hdf5.file import write_dataset
+    from physrnn.data.hdf5 import write_dataset
     from physrnn.runs.collect import write_csv, write_table_h5
     from physrnn.runs.plotting import plot_vmc_history
     from physrnn.runs.records import save_checkpoint, write_record, write_summary

@@ -27,7 +27,7 @@ Protocol (REFERENCES.md, "Forecasting protocol"):
   trajectories), beside the truth-versus-truth floor (validation against test trajectories).
 - RNNs: ``RecurrentForecaster`` (GRU, LSTM; one layer, ``--hidden`` units, predicting
   increments) trained with ``physrnn.train.Trainer``: Adam with a cosine learning-rate schedule
-  (``physrnn.vmc.driver.make_optimizer``), gradient clipping, ``--tf-epochs`` epochs of teacher
+  (``physrnn.optim.make_optimizer``), gradient clipping, ``--tf-epochs`` epochs of teacher
   forcing then a closed-loop rollout whose length ramps linearly to ``--k-max`` steps
   (``RolloutSchedule``) and stays there; the validation metric is the closed-loop loss over the
   whole horizon of validation windows, and the weights of the best validation epoch are kept.
@@ -185,7 +185,7 @@ def parse_args(argv: list[str] | None):
 
 def make_data(s: dict[str, Any], tmpdir: Path) -> dict[str, Any]:
     """Simulate train/val/test trajectories, write and read them back as a physrnn dataset."""
-    from physrnn.data.hdf5.file import read_dataset, write_dataset
+    from physrnn.data.hdf5 import read_dataset, write_dataset
     from physrnn.data.simulate import simulate
     from physrnn.systems import get_system
 
@@ -233,7 +233,7 @@ def make_model(cell: str, seed: int, s: dict[str, Any], n_state: int = 3):
 
 
 def make_opt(model, s: dict[str, Any]):
-    from physrnn.vmc.driver import make_optimizer
+    from physrnn.optim import make_optimizer
 
     return make_optimizer(model, lr=s["lr"], schedule="cosine", n_steps=s["epochs"],
                           lr_final=s["lr_final"])

@@ -185,7 +185,7 @@ def parse_args(argv: list[str] | None):
 def make_data(s: dict[str, Any], tmpdir: Path) -> dict[str, Any]:
     """Simulate train/val/test trajectories of one system, write them as a physrnn dataset and
     read them back (same layout as ``forecast_lorenz63.make_data``)."""
-    from physrnn.data.hdf5.file import read_dataset, write_dataset
+    from physrnn.data.hdf5 import read_dataset, write_dataset
     from physrnn.data.simulate import simulate
     from physrnn.systems import get_system
 

@@ -144,7 +144,7 @@ def build_system(spec: RowSpec) -> Any:
 
     chain = len(spec.size) == 1
     if spec.model == "tfim":
-        return (tfim_chain(spec.size[0], spec.h, boundary=spec.boundary) if chain
+        return (tfim_chain(spec.size[0], h=spec.h, boundary=spec.boundary) if chain
                 else tfim_square(*spec.size, h=spec.h, boundary=spec.boundary))
     if spec.model == "heisenberg":
         return (heisenberg_chain(spec.size[0], boundary=spec.boundary,
@@ -152,7 +152,7 @@ def build_system(spec: RowSpec) -> Any:
                 else heisenberg_square(*spec.size, boundary=spec.boundary,
                                        marshall_sign=spec.marshall))
     if spec.model == "j1j2" and chain:
-        return j1j2_chain(spec.size[0], spec.J2, boundary=spec.boundary,
+        return j1j2_chain(spec.size[0], J2=spec.J2, boundary=spec.boundary,
                           marshall_sign=spec.marshall)
     raise ValueError(f"no builder for {spec.model} on {spec.size}")
 
@@ -166,7 +166,7 @@ def reference_of(spec: RowSpec, system: Any) -> tuple[float | None, str | None, 
     if ref.kind == "analytic" and energy is None:
         from physrnn.baselines.quantum.analytic import tfim_chain_energy
 
-        energy = tfim_chain_energy(system.n_sites, spec.h, boundary=spec.boundary)
+        energy = tfim_chain_energy(system.n_sites, h=spec.h, boundary=spec.boundary)
     elif ref.kind == "exact" and energy is None:
         import netket as nk
 

@@ -170,7 +170,7 @@ def _run_physrnn(n_sites: int, cfg: dict[str, Any]) -> dict[str, Any]:
     from physrnn.vmc import VMC, make_optimizer
     from physrnn.wavefunctions import RNNWavefunction1D
 
-    system = tfim_chain(n_sites, H_FIELD, boundary=BOUNDARY)
+    system = tfim_chain(n_sites, h=H_FIELD, boundary=BOUNDARY)
     model = RNNWavefunction1D(n_sites, hidden_size=cfg["hidden"], n_layers=N_LAYERS, cell=CELL,
                               seed=cfg["seed"])
     opt, sched = make_optimizer(model, lr=cfg["lr"], schedule=cfg["schedule"],
@@ -222,7 +222,7 @@ def _run_netket(n_sites: int, features: int, cfg: dict[str, Any]) -> dict[str, A
     # _netket_peer reports the ddof = 0 variance (as NetKet); use ddof = 1 like physrnn.
     res["variance_ddof0"] = res["variance"]
     res["variance"] = res["variance"] * n / (n - 1)
-    res["vscore"] = v_score(n_sites, res["variance"], res["energy"], 0.0)
+    res["vscore"] = v_score(n_sites, variance=res["variance"], energy=res["energy"], e_inf=0.0)
     res["model"] = f"{res['model']} {'x'.join(str(f) for f in res['netket_features'])}"
     return res
 
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     ratios: list[dict[str, Any]] = []
     t_start = time.perf_counter()
     for n_sites in cfg["sizes"]:
-        exact = tfim_chain_energy(n_sites, H_FIELD, boundary=BOUNDARY)
+        exact = tfim_chain_energy(n_sites, h=H_FIELD, boundary=BOUNDARY)
         n_ours = RNNWavefunction1D(n_sites, hidden_size=cfg["hidden"], n_layers=N_LAYERS,
                                    cell=CELL).n_parameters
         features, n_theirs = _match_netket_features(n_sites, n_ours, cfg["hidden"])

@@ -209,7 +209,7 @@ def _build_operator(model: str, n_sites: int):
     from physrnn.spins.chains import heisenberg_chain, tfim_chain
 
     if model == "tfim":
-        return tfim_chain(n_sites, 1.0, boundary="open")
+        return tfim_chain(n_sites, h=1.0, boundary="open")
     return heisenberg_chain(n_sites, boundary="open")
 
 

@@ -36,7 +36,7 @@ CHECKPOINT_FORMAT = "physrnn-checkpoint"
 CHECKPOINT_SCHEMA_VERSION = 1
 
 
-def plain_state(obj: Any, where: str = "state") -> Any:
+def plain_state(obj: Any, *, where: str = "state") -> Any:
     """``obj`` as plain data that ``torch.load(weights_only=True)`` reads back.
 
     Dicts (with string or integer keys), lists, tuples, strings, numbers, bools, ``None`` and
@@ -62,10 +62,10 @@ def plain_state(obj: Any, where: str = "state") -> Any:
             if not isinstance(k, str | int):
                 raise RecordError(f"{where}: key {k!r} of type {type(k).__name__} cannot be "
                                   "stored safely")
-            out[k] = plain_state(v, f"{where}.{k}")
+            out[k] = plain_state(v, where=f"{where}.{k}")
         return collections.OrderedDict(out) if isinstance(obj, collections.OrderedDict) else out
     if isinstance(obj, list | tuple):
-        items = [plain_state(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+        items = [plain_state(v, where=f"{where}[{i}]") for i, v in enumerate(obj)]
         return items if isinstance(obj, list) else tuple(items)
     raise RecordError(f"{where}: a {type(obj).__module__}.{type(obj).__qualname__} cannot be "
                       "stored safely (store plain numbers, strings, lists, dicts and tensors)")

@@ -25,7 +25,6 @@ no checkpoint is written mid-step, ``--resume`` starts from the last periodic on
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import logging
 import os
 import sys
@@ -33,10 +32,10 @@ import textwrap
 from pathlib import Path
 from typing import NoReturn
 
-import numpy as np
-
 from physrnn.errors import ConfigError, OutputExistsError, PhysrnnError
+from physrnn.runs.commands import KIND_COMMANDS, KIND_OPTIONS, QUICKSTART_OVERRIDES
 from physrnn.runs.preempt import PREEMPTED_EXIT_CODE
+from physrnn.runs.registry import RUN_KINDS, config_kinds
 
 __all__ = ["main", "QUICKSTART_OVERRIDES", "LOCKED_EXIT_CODE", "WRITE_FAILED_EXIT_CODE"]
 
@@ -48,15 +47,6 @@ LOCKED_EXIT_CODE = 73
 #: continues from its last checkpoint with ``--resume`` once the cause is fixed.
 WRITE_FAILED_EXIT_CODE = 74
 
-#: The quickstart run: defaults of :class:`physrnn.config.VMCRunConfig` plus these settings.
-#: One intra-op thread: a GRU of 32 units gains little from a second thread, and oversubscribed
-#: torch threads on a busy machine run 10-100x slower.
-QUICKSTART_OVERRIDES = [
-    "system.model=tfim", "system.n_sites=20", "system.boundary=open", "system.h=1.0",
-    "vmc.n_steps=1000", "vmc.n_samples=256", "run.seed=1", "run.threads=1",
-]
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors: ``physrnn: error: <command>: <message>``."""
 
@@ -64,25 +54,6 @@ class _Parser(argparse.ArgumentParser):
         where = self.prog.removeprefix("physrnn").strip()
         hint = f"see physrnn {where} --help" if where else "see physrnn --help"
         self.exit(2, f"physrnn: error: {where + ': ' if where else ''}{message} ({hint})\n")
-
-
-def _summary_help() -> str:
-    from physrnn.runs.vmc import SUMMARY_KEYS
-
-    width = max(len(k) for k in SUMMARY_KEYS)
-    lines = [f"  {k:<{width}}  {v}" for k, v in SUMMARY_KEYS.items()]
-    return ("outputs in --out DIR: record.h5 (config, versions, history, results), "
-            "summary.json, energy.png, checkpoint.pt\n\nsummary.json keys:\n" + "\n".join(lines))
-
-
-def _train_summary_help() -> str:
-    from physrnn.runs.train import TRAIN_SUMMARY_KEYS
-
-    width = max(len(k) for k in TRAIN_SUMMARY_KEYS)
-    lines = [f"  {k:<{width}}  {v}" for k, v in TRAIN_SUMMARY_KEYS.items()]
-    return ("outputs in --out DIR: record.h5, summary.json (with the full table under 'table'), "
-            "training.png, nrmse.png, forecasts.png, checkpoint.pt, data.h5 when generated from "
-            "a card\n\nsummary.json keys:\n" + "\n".join(lines))
 
 
 def _add_run_options(p: argparse.ArgumentParser, *, out_required: bool) -> None:
@@ -98,12 +69,18 @@ def _add_run_options(p: argparse.ArgumentParser, *, out_required: bool) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
 
 
+#: The help of the config argument, by kind (default: "TOML config file").
+_CONFIG_HELP = {"train": "TOML config (see examples/forecast_*.toml)"}
+
+
 def _parser() -> argparse.ArgumentParser:
     from physrnn import __version__
 
     parser = _Parser(
         prog="physrnn",
-        description="Recurrent neural networks for physics, checked against exact answers.",
+        description="Recurrent neural networks for physics, checked against exact answers. "
+                    "Run kinds (one command each; physrnn KIND --help lists its outputs and "
+                    "summary.json keys): " + ", ".join(RUN_KINDS) + ".",
         epilog="exit codes: 0 success, 1 a run failed, 2 user error (bad config, argument or "
                "file), 3 VMC stopped early, 73 output in use by another process, 74 output "
                "could not be written (disk full, read-only, removed; previous files intact), "
@@ -121,30 +98,18 @@ def _parser() -> argparse.ArgumentParser:
             N = 20, h = 1, open boundaries, with a GRU recurrent wavefunction and exact
             sampling; compared with the closed-form (free-fermion) energy. About 1.5 minutes on
             one CPU core. Any setting can be changed with --set."""),
-        epilog=_summary_help())
+        epilog=RUN_KINDS["vmc"].summary_help())
     _add_run_options(q, out_required=False)
 
-    v = sub.add_parser("vmc", formatter_class=fmt, help="variational Monte Carlo from a config",
-                       description="Variational Monte Carlo ground state of a spin chain or "
-                                   "square lattice described by a TOML config (see "
-                                   "examples/). Started as R processes (torchrun "
-                                   "--nproc-per-node R -m physrnn.cli vmc ..., or srun), the "
-                                   "samples of every step are shared by the ranks.",
-                       epilog=_summary_help())
-    v.add_argument("config", type=Path, help="TOML config file")
-    _add_run_options(v, out_required=True)
-
-    t = sub.add_parser("train", formatter_class=fmt,
-                       help="train an RNN forecaster and score it against baselines",
-                       description="Train a recurrent forecaster on a simulated-dynamics dataset "
-                                   "(teacher forcing, then closed-loop rollout), then score it "
-                                   "and every configured baseline on the test split. Started "
-                                   "as R processes (torchrun --nproc-per-node R -m physrnn.cli "
-                                   "train ..., or srun), training is data-parallel: "
-                                   "data.batch_size is per process, rank 0 writes the outputs.",
-                       epilog=_train_summary_help())
-    t.add_argument("config", type=Path, help="TOML config (see examples/forecast_*.toml)")
-    _add_run_options(t, out_required=True)
+    for kind in RUN_KINDS.values():  # one subcommand per run kind
+        k = sub.add_parser(kind.name, formatter_class=fmt, help=kind.help,
+                           description=kind.description, epilog=kind.summary_help())
+        if kind.config_file:
+            k.add_argument("config", type=Path, help=_CONFIG_HELP.get(kind.name, "TOML config "
+                                                                           "file"))
+            _add_run_options(k, out_required=True)
+        else:
+            KIND_OPTIONS[kind.name](k)
     e = sub.add_parser("evaluate", help="re-score a trained run (table and figures)",
                        description="Load DIR/checkpoint.pt and its config, forecast the test "
                                    "windows with the RNN and the baselines, print the table and "
@@ -154,23 +119,6 @@ def _parser() -> argparse.ArgumentParser:
                    metavar="SEC.KEY=VAL", help="override an eval setting, e.g. eval.n_test=50")
     e.add_argument("--overwrite", action="store_true", help="replace DIR/evaluate")
     e.add_argument("--quiet", action="store_true", help="warnings only")
-
-    m = sub.add_parser("memory", help="which cells solve memory tasks at which delay",
-                       description="Train RNN / LSTM / GRU on a memory task (adding, recall, "
-                                   "copy) at several delays for a fixed budget; table and plot "
-                                   "of final loss versus delay, with gradient diagnostics.")
-    m.add_argument("--task", default="adding", choices=("adding", "recall", "copy"))
-    m.add_argument("--delays", default="10,50,100", help="comma-separated delays")
-    m.add_argument("--models", default="rnn,lstm,gru", help="comma-separated cells")
-    m.add_argument("--variants", default="plain",
-                   help="plain,clip,orthogonal,identity (non-plain apply to the tanh RNN)")
-    m.add_argument("--seeds", type=int, default=1)
-    m.add_argument("--steps", type=int, default=1000, help="optimiser steps per run")
-    m.add_argument("--hidden", type=int, default=64)
-    m.add_argument("--lr", type=float, default=1e-3)
-    m.add_argument("--out", type=Path, required=True)
-    m.add_argument("--overwrite", action="store_true")
-    m.add_argument("--quiet", action="store_true")
 
     d = sub.add_parser("data", help="simulated-dynamics datasets: generate, info, systems")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
@@ -209,12 +157,13 @@ def _parser() -> argparse.ArgumentParser:
 
             exit code: 0 every run completed (or had before), 1 a run failed, 75 the sweep
             was preempted (the running runs checkpointed; start it again)"""))
-    w.add_argument("config", type=Path, help="TOML config (vmc or train)")
+    sweepable = " or ".join(n for n, k in RUN_KINDS.items() if k.config_file)
+    w.add_argument("config", type=Path, help=f"TOML config ({sweepable})")
     w.add_argument("--grid", action="append", default=[], metavar="SEC.KEY=V1,V2,...",
                    help="values of one config key (repeatable; values as in --set; commas "
                         "inside [...] or quotes do not split)")
     w.add_argument("--out", type=Path, required=True, help="sweep directory")
-    w.add_argument("--kind", choices=("train", "vmc"),
+    w.add_argument("--kind", choices=config_kinds(),
                    help="what each run is (default: from the config's sections)")
     w.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="SEC.KEY=VAL", help="override for every run (repeatable)")
@@ -256,149 +205,22 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--trust", action="store_true",
                    help="required: you trust the file's source (loading it may run its code)")
 
-    s = sub.add_parser("show-config", help="print the resolved config as TOML")
+    s = sub.add_parser("show-config", help="print the resolved config as TOML",
+                       description="Print the resolved config (defaults + file + --set) of "
+                                   "any run kind as TOML; the kind is told by the file's "
+                                   "sections (or --kind; with neither, the vmc defaults).")
     s.add_argument("config", type=Path, nargs="?", help="TOML config file (default: defaults)")
+    s.add_argument("--kind", choices=list(RUN_KINDS),
+                   help="the run kind (default: from the config's sections)")
     s.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="SEC.KEY=VAL")
     return parser
 
 
-def _print_table(summary: dict) -> None:
-    def fmt(key: str, spec: str) -> str:
-        v = summary.get(key)
-        return "-" if v is None else format(v, spec)
-
-    energy = f"{fmt('energy', '.8f')} +- {fmt('energy_error', '.1e')}"
-    rows = [
-        ("system", summary.get("system", "-")),
-        ("energy (ours)", energy),
-        (f"reference ({summary.get('reference_kind', '-')})", fmt("reference_energy", ".8f")),
-        ("relative error", fmt("rel_error", ".2e")),
-        ("variance", fmt("variance", ".3e")),
-        ("V-score", fmt("v_score", ".2e")),
-        ("parameters", fmt("n_parameters", "d")),
-        ("steps x samples", f"{summary.get('n_steps')} x {summary.get('n_samples')}"),
-        ("wall time (s)", fmt("wall_time_s", ".1f")),
-    ]
-    width = max(len(r[0]) for r in rows)
-    print(f"| {'quantity':<{width}} | value |")
-    print(f"|{'-' * (width + 2)}|-------|")
-    for name, value in rows:
-        print(f"| {name:<{width}} | {value} |")
-
-
-def _cmd_vmc(args: argparse.Namespace, *, quickstart: bool) -> int:
-    from physrnn.config import load_config
-    from physrnn.distributed import cleanup, init_distributed
-    from physrnn.runs import preempt
-    from physrnn.runs.vmc import run_vmc_job
-
-    if quickstart:
-        _single_process_only(args.command)
-    overrides = (QUICKSTART_OVERRIDES if quickstart else []) + args.overrides
-    config = load_config(None if quickstart else args.config, overrides=overrides)
-    out = args.out
-    if out is None:  # quickstart only (vmc requires --out)
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = Path("physrnn-runs") / f"{args.command}-{stamp}"
-    command = "physrnn " + " ".join(sys.argv[1:]) if sys.argv else f"physrnn {args.command}"
-    # several processes (torchrun, srun): data-parallel VMC, rank 0 writes and prints
-    info = init_distributed()
-    try:
-        with preempt.handle_preemption():
-            summary = run_vmc_job(config, out, overwrite=args.overwrite, resume=args.resume,
-                                  progress=False if args.quiet or not info.is_main else None,
-                                  command=command)
-            signame = preempt.signal_name()
-    finally:
-        cleanup()
-    if not info.is_main:
-        if summary.get("status") == "preempted":
-            preempt.mark_preempted(signame)
-        return {"preempted": PREEMPTED_EXIT_CODE, "completed": 0}.get(summary.get("status"), 3)
-    if summary.get("status") == "preempted":
-        return _preempted(signame, f"step {summary.get('n_steps')}", out)
-    _print_table(summary)
-    print(f"\nwrote {out}/record.h5, summary.json, energy.png")
-    if quickstart and summary.get("rel_error") is not None:
-        verdict = "PASS" if summary["rel_error"] <= 1e-3 else "above target"
-        print(f"relative error {summary['rel_error']:.2e} (target <= 1e-3): {verdict}")
-    return 0 if summary.get("status") == "completed" else 3
-
-
-def _print_forecast_table(rows: list[dict]) -> None:
-    def f(v, spec: str) -> str:
-        return "-" if v is None else format(v, spec)
-
-    unit = next((r.get("vpt_unit") for r in rows if r.get("vpt_unit")), "")
-    print(f"| model | median VPT ({unit}) | IQR | NRMSE at 1 Lyapunov time | "
-          "W1/sigma long run | spectrum distance |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['model']} | {f(r.get('median_vpt'), '.2f')} | {f(r.get('vpt_iqr'), '.2f')} "
-              f"| {f(r.get('nrmse_1lyap'), '.3f')} | {f(r.get('w1_longrun'), '.3f')} | "
-              f"{f(r.get('psd_longrun'), '.3f')} |")
-
-
-def _preempted(signame: str, where: str, out: Path) -> int:
-    """Report a preempted run on stderr, and to a launcher
-    (:func:`physrnn.runs.preempt.mark_preempted`); returns :data:`PREEMPTED_EXIT_CODE`."""
-    from physrnn.runs.preempt import mark_preempted
-
-    mark_preempted(signame)
-    print(f"physrnn: preempted by {signame or 'a signal'} after {where}; checkpoint written to "
-          f"{out}/checkpoint.pt (continue with --resume); exit code {PREEMPTED_EXIT_CODE}",
-          file=sys.stderr)
-    return PREEMPTED_EXIT_CODE
-
-
-def _single_process_only(command: str) -> None:
-    """Refuse a multi-process launch of a job that runs on one process (it would have every
-    rank write the same files)."""
-    from physrnn.distributed import dist_info_from_env
-
-    info = dist_info_from_env()
-    if info.world_size > 1:
-        raise ConfigError(
-            f"physrnn {command} runs as one process, but {info.source} started "
-            f"{info.world_size} (this is rank {info.rank}); launch a single process, or set "
-            "PHYSRNN_DISTRIBUTED=0 to ignore the launcher's variables")
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    from physrnn.config import load_config
-    from physrnn.distributed import cleanup, init_distributed
-    from physrnn.runs import preempt
-    from physrnn.runs.train import run_train_job
-    from physrnn.train.config import TrainRunConfig
-
-    config = load_config(args.config, overrides=args.overrides, cls=TrainRunConfig)
-    command = "physrnn " + " ".join(sys.argv[1:])
-    # several processes (torchrun, srun): data-parallel training, rank 0 writes and prints
-    info = init_distributed()
-    try:
-        with preempt.handle_preemption():
-            summary = run_train_job(config, args.out, overwrite=args.overwrite,
-                                    resume=args.resume, command=command,
-                                    progress=False if args.quiet or not info.is_main else None)
-            signame = preempt.signal_name()
-    finally:
-        cleanup()
-    if summary.get("status") == "preempted":
-        if not info.is_main:
-            preempt.mark_preempted(signame)
-            return PREEMPTED_EXIT_CODE
-        return _preempted(signame, f"epoch {summary.get('epochs')}", args.out)
-    if not info.is_main:
-        return 0
-    _print_forecast_table(summary.get("table", []))
-    print(f"\nwrote {args.out}/record.h5, summary.json, training.png, nrmse.png, forecasts.png")
-    return 0
-
-
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from physrnn.runs.records import prepare_output_dir, write_summary
-    from physrnn.runs.train import _write_eval_figures, evaluate_run, load_trained
+    from physrnn.runs.reports import forecast_table
+    from physrnn.runs.train import evaluate_run, load_trained, write_eval_figures
 
     out = args.run_dir / "evaluate"
     if out.is_symlink():  # a received run directory must not send our writes elsewhere
@@ -410,90 +232,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     prepare_output_dir(out, overwrite=True, lock=True)  # released when main() returns
     rows, extras = evaluate_run(config, model, data)
     write_summary(out / "evaluation.json", {"table": rows})
-    _write_eval_figures(out, config, extras)
-    _print_forecast_table(rows)
+    write_eval_figures(out, config, extras)
+    print(forecast_table(rows))
     print(f"\nwrote {out}/evaluation.json, nrmse.png, forecasts.png")
-    return 0
-
-
-def _int_list(text: str, what: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"--{what}: expected comma-separated integers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise ConfigError(f"--{what}: expected positive integers, got {text!r}")
-    return values
-
-
-def _cmd_memory(args: argparse.Namespace) -> int:
-    from physrnn.runs.memory import VARIANTS, longest_solved, plot_memory, run_memory_experiment
-    from physrnn.runs.records import prepare_output_dir, write_record, write_summary
-
-    delays = _int_list(args.delays, "delays")
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    for m in models:
-        if m not in ("rnn", "lstm", "gru"):
-            raise ConfigError(f"--models: unknown cell {m!r}; choose rnn, lstm, gru")
-    for v in variants:
-        if v not in VARIANTS:
-            raise ConfigError(f"--variants: unknown variant {v!r}; choose {', '.join(VARIANTS)}")
-    if args.seeds < 1 or args.steps < 1:
-        raise ConfigError("--seeds and --steps must be >= 1")
-    out = prepare_output_dir(args.out, overwrite=args.overwrite, lock=True)
-    rows = run_memory_experiment(task=args.task, delays=delays, cells=models, variants=variants,
-                                 seeds=args.seeds, steps=args.steps, hidden_size=args.hidden,
-                                 lr=args.lr, progress=False if args.quiet else None)
-    best = longest_solved(rows)
-    print("| model | variant | longest solved delay | " + " | ".join(
-        f"loss at {d}" for d in delays) + " |")
-    print("|---|---|---|" + "---|" * len(delays))
-    for (model, variant), d_best in sorted(best.items()):
-        losses = [np.median([r["final_loss"] for r in rows if r["model"] == model
-                             and r["variant"] == variant and r["delay"] == d]) for d in delays]
-        print(f"| {model} | {variant} | {d_best} | " + " | ".join(f"{x:.3g}" for x in losses)
-              + " |")
-    config = {"memory": {"task": args.task, "delays": delays, "models": models,
-                         "variants": variants, "seeds": args.seeds, "steps": args.steps,
-                         "hidden": args.hidden, "lr": args.lr}}
-    summary = {"task": args.task, "longest_solved": {f"{m}/{v}": d for (m, v), d in
-                                                     sorted(best.items())}, "rows": rows}
-    write_summary(out / "summary.json", summary)
-    history = {k: np.asarray([r[k] for r in rows]) for k in ("delay", "final_loss", "train_s")}
-    write_record(out / "record.h5", config=config, history=history,
-                 results={f"longest_solved_{m}_{v}": d for (m, v), d in best.items()},
-                 command="physrnn " + " ".join(sys.argv[1:]))
-    plot_memory(rows, out / "memory.png")
-    from physrnn.runs.memory import initial_gradient_norms
-
-    norms = initial_gradient_norms(args.task, max(delays), models, variants,
-                                   hidden_size=args.hidden)
-    from physrnn.nn.diagnostics import (
-        plot_gradient_norms,
-        plot_jacobian_spectra,
-        plot_weight_contributions,
-    )
-    from physrnn.runs.memory import initial_diagnostics
-
-    plot_gradient_norms(norms, out / "gradients.png",
-                        title=f"{args.task}, delay {max(delays)}, at initialisation")
-    written = ["summary.json", "record.h5", "memory.png", "gradients.png"]
-    for cell in models:
-        diag = initial_diagnostics(args.task, max(delays), cell, hidden_size=args.hidden)
-        plot_jacobian_spectra(diag["singular_values"], out / f"jacobians_{cell}.png",
-                              title=f"{cell}: step Jacobian singular values at initialisation")
-        plot_weight_contributions(diag["contributions"], out / f"bptt_terms_{cell}.png",
-                                  title=f"{cell}: per-step BPTT terms at initialisation")
-        written += [f"jacobians_{cell}.png", f"bptt_terms_{cell}.png"]
-    print(f"\nwrote {out}/" + ", ".join(written) + f" (diagnostics at delay {max(delays)})")
     return 0
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
     if args.data_command == "generate":
         from physrnn.data.cards import generate_from_card, load_card
-        from physrnn.data.hdf5.file import describe_dataset
+        from physrnn.data.hdf5 import describe_dataset
         from physrnn.runlock import file_lock
 
         card = load_card(args.card, overrides=args.overrides)
@@ -503,7 +251,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
         print(describe_dataset(path))
         return 0
     if args.data_command == "info":
-        from physrnn.data.hdf5.file import check_dataset, describe_dataset
+        from physrnn.data.hdf5 import check_dataset, describe_dataset
 
         if not args.shallow:
             check_dataset(args.file, deep=True)
@@ -521,6 +269,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from physrnn.runlock import RunLock
     from physrnn.runs import preempt
+    from physrnn.runs.reports import sweep_plan_table, sweep_results_table
     from physrnn.runs.sweep import plan_sweep, run_sweep, write_slurm, write_sweep
 
     if args.jobs < 1:
@@ -531,11 +280,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise ConfigError(f"--slurm-template {args.slurm_template}: file not found")
     plan = plan_sweep(args.config, args.grid, args.out, kind=args.kind,
                       overrides=args.overrides)
-    width = max(len(r.name) for r in plan.runs)
-    print(f"{len(plan.runs)} {plan.kind} runs in {plan.out}:")
-    for r in plan.runs:
-        values = ", ".join(f"{k}={v}" for k, v in r.values.items())
-        print(f"  {r.index:>3}  {r.name:<{width}}  {values}")
+    print(sweep_plan_table(plan))
     if args.dry_run:
         return 0
     if args.slurm:
@@ -554,13 +299,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     write_sweep(plan, overwrite=args.overwrite)
     with preempt.handle_preemption():
         results = run_sweep(plan, jobs=args.jobs, overwrite=args.overwrite)
-    width = max(len(r.name) for r in results)
-    print(f"\n| {'run':<{width}} | status      | exit | time (s) | note")
-    print(f"|{'-' * (width + 2)}|-------------|------|----------|------")
-    for r in results:
-        rc = "-" if r.returncode is None else str(r.returncode)
-        print(f"| {r.name:<{width}} | {r.status:<11} | {rc:>4} | {r.seconds:>8.1f} | "
-              f"{r.message}")
+    print("\n" + sweep_results_table(results))
     failed = [r for r in results if r.status == "failed"]
     stopped = [r for r in results if r.status in ("preempted", "not started")]
     if failed:
@@ -608,14 +347,12 @@ def main(argv: list[str] | None = None) -> int:
 
     held_before = {id(lock) for lock in held_locks()}
     try:
-        if args.command in ("quickstart", "vmc"):
-            return _cmd_vmc(args, quickstart=args.command == "quickstart")
-        if args.command == "train":
-            return _cmd_train(args)
+        args.command_line = ("physrnn " + " ".join(sys.argv[1:]) if sys.argv
+                             else f"physrnn {args.command}")
+        if args.command in KIND_COMMANDS:  # quickstart, and every run kind of the registry
+            return KIND_COMMANDS[args.command](args)
         if args.command == "evaluate":
             return _cmd_evaluate(args)
-        if args.command == "memory":
-            return _cmd_memory(args)
         if args.command == "data":
             return _cmd_data(args)
         if args.command == "sweep":
@@ -623,9 +360,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "collect":
             return _cmd_collect(args)
         if args.command == "show-config":
-            from physrnn.config import load_config, to_toml
+            from physrnn.config import to_toml
+            from physrnn.runs.registry import load_run_config
 
-            print(to_toml(load_config(args.config, overrides=args.overrides)), end="")
+            _, config = load_run_config(args.config, kind=args.kind, overrides=args.overrides,
+                                        default="vmc")
+            print(to_toml(config), end="")
             return 0
         if args.command == "convert-checkpoint":
             from physrnn.checkpoints import convert_checkpoint

@@ -1,28 +1,25 @@
-"""Configuration: frozen dataclasses per concern and a strict TOML loader.
+"""The generic strict config loader: frozen dataclasses from TOML, with ``--set`` overrides.
 
-A run config is a composition of sections (``[system]``, ``[wavefunction]``, ``[vmc]``,
-``[run]``). The loader rejects unknown sections and keys, wrong types and impossible values
-with an error naming the file, the section and the key; numbers must be finite (no ``nan`` or
-``inf``) and integers within TOML's 64-bit range (which ``tomllib`` does not enforce).
-Command-line overrides use ``section.key=value`` with the value written as in TOML
+A run config is a frozen dataclass whose fields are sections (themselves frozen dataclasses:
+``[system]``, ``[vmc]``, ``[data]``, ``[run]``, ...). :func:`load_config` reads a TOML file into
+the dataclass it is given and rejects unknown sections and keys, wrong types and impossible
+values with an error naming the file, the section and the key; numbers must be finite (no
+``nan`` or ``inf``) and integers within TOML's 64-bit range (which ``tomllib`` does not
+enforce). Command-line overrides use ``section.key=value`` with the value written as in TOML
 (``vmc.lr=3e-3``, ``system.boundary="periodic"`` or simply ``system.boundary=periodic``).
 
-Example file (every key optional; defaults are the quickstart run)::
+This module knows no run kind: the run configs live beside the code they configure
+(:class:`physrnn.vmc.config.VMCRunConfig`, :class:`physrnn.train.config.TrainRunConfig`), and
+:mod:`physrnn.runs.registry` tells which one a file is. A section rejects a value with
+:func:`require` in its ``__post_init__``; :func:`from_dict` adds the file and the section::
 
-    [system]
-    model = "tfim"          # "tfim", "heisenberg", "xxz", "j1j2"
-    lattice = "chain"       # "chain" (n_sites), "square" (Lx, Ly)
-    n_sites = 20
-    boundary = "open"       # "open", "periodic"
-    h = 1.0
+    from physrnn.config import load_config
+    from physrnn.vmc.config import VMCRunConfig
+    config = load_config("examples/heisenberg_chain.toml", cls=VMCRunConfig,
+                         overrides=["vmc.lr=3e-3"])
 
-    [vmc]
-    n_steps = 1000
-    n_samples = 512
-
-The ``[system]``, ``[wavefunction]`` and ``[vmc]`` sections are defined in
-:mod:`physrnn.vmc.config` (lattices, 2D and symmetrised wavefunctions, SR, annealing) and
-re-exported here.
+The ``[run]`` section (:class:`RunConfig`: seed, device, checkpoints, threads) is shared by
+every run kind and defined here.
 """
 
 from __future__ import annotations
@@ -32,34 +29,56 @@ import math
 import tomllib
 import types
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from physrnn.errors import ConfigError
-from physrnn.vmc.config import (
-    SystemConfig,
-    VMCConfig,
-    WavefunctionConfig,
-    _FieldError,
-    _require,
-    check_vmc_sections,
-)
 
 __all__ = [
-    "SystemConfig",
-    "WavefunctionConfig",
-    "VMCConfig",
+    "FieldError",
+    "require",
     "RunConfig",
-    "VMCRunConfig",
+    "MAX_THREADS",
     "load_config",
     "from_dict",
     "to_dict",
     "to_toml",
+    "parse_override",
     "apply_overrides",
     "check_resumable",
     "RESUME_FREE",
 ]
+
+
+class FieldError(ConfigError):
+    """A value rejected by its section (raised by :func:`require`).
+
+    :func:`from_dict` re-raises it as a :class:`ConfigError` naming the file and the dotted
+    key (``<file>: key 'vmc.lr': must be > 0, got -1.0``).
+
+    Attributes:
+        key: the key within its section (``"lr"``), or ``"section.key"`` for a check that
+            spans two sections.
+        message: what is wrong with the value.
+    """
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"key '{key}': {message}")
+        self.key = key
+        self.message = message
+
+
+def require(ok: bool, key: str, message: str) -> None:
+    """Raise :class:`FieldError` ``(key, message)`` unless ``ok``; for ``__post_init__`` checks.
+
+    Args:
+        ok: the condition the value must meet.
+        key: the key checked, as named in its section.
+        message: what the value must be and what it was (``"must be >= 1, got 0"``).
+    """
+    if not ok:
+        raise FieldError(key, message)
 
 
 #: The most intra-op threads ``run.threads`` may ask for: more than any node has cores (torch
@@ -82,28 +101,15 @@ class RunConfig:
     threads: int = 0
 
     def __post_init__(self) -> None:
-        _require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
-        _require(self.checkpoint_every >= 1, "checkpoint_every",
-                 f"must be >= 1, got {self.checkpoint_every}")
-        _require(self.threads >= 0, "threads", f"must be >= 0 (0 = torch default), got "
-                 f"{self.threads}")
-        _require(self.threads <= MAX_THREADS, "threads",
-                 f"must be <= {MAX_THREADS}, got {self.threads}")
+        require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        require(self.checkpoint_every >= 1, "checkpoint_every",
+                f"must be >= 1, got {self.checkpoint_every}")
+        require(self.threads >= 0, "threads", f"must be >= 0 (0 = torch default), got "
+                f"{self.threads}")
+        require(self.threads <= MAX_THREADS, "threads",
+                f"must be <= {MAX_THREADS}, got {self.threads}")
         ok = self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")
-        _require(ok, "device", f"must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
-
-
-@dataclass(frozen=True)
-class VMCRunConfig:
-    """Everything a ``physrnn vmc`` run needs; stored in full in every record."""
-
-    system: SystemConfig = field(default_factory=SystemConfig)
-    wavefunction: WavefunctionConfig = field(default_factory=WavefunctionConfig)
-    vmc: VMCConfig = field(default_factory=VMCConfig)
-    run: RunConfig = field(default_factory=RunConfig)
-
-    def __post_init__(self) -> None:
-        check_vmc_sections(self.system, self.wavefunction)
+        require(ok, "device", f"must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
 
 
 # --------------------------------------------------------------------------- type checking
@@ -227,7 +233,7 @@ def from_dict(cls: type, data: dict[str, Any], *, source: str = "<dict>", prefix
             kwargs[f.name] = _check_value(data[f.name], tp, f"{source}: key '{dotted}'")
     try:
         return cls(**kwargs)
-    except _FieldError as exc:
+    except FieldError as exc:
         raise ConfigError(f"{source}: key '{prefix}{exc.key}': {exc.message}") from None
 
 
@@ -273,7 +279,16 @@ def to_toml(config: Any) -> str:
     return "\n".join(lines)
 
 
-def _parse_override(item: str) -> tuple[list[str], Any]:
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """Split one ``--set`` item into ``([section, key], value)``.
+
+    The value is read as a TOML value (``3e-3``, ``true``, ``[1, 2]``, ``"text"``); a bare word
+    that is not TOML is the string itself (``system.boundary=periodic``).
+
+    Raises:
+        ConfigError: no ``=``, a key that is not ``section.key``, or an integer outside TOML's
+            64-bit range.
+    """
     if "=" not in item:
         raise ConfigError(f"--set {item!r}: expected section.key=value")
     key, raw = item.split("=", 1)
@@ -292,7 +307,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     """Return a copy of the nested ``data`` with ``section.key=value`` overrides applied."""
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     for item in overrides:
-        (section, key), value = _parse_override(item)
+        (section, key), value = parse_override(item)
         table = out.setdefault(section, {})
         if not isinstance(table, dict):
             raise ConfigError(f"--set {item!r}: '{section}' is not a section")
@@ -333,15 +348,17 @@ RESUME_FREE = frozenset({("run", "device"), ("run", "threads"), ("run", "checkpo
 def load_config(
     path: str | Path | None = None,
     *,
+    cls: type,
     overrides: list[str] | None = None,
-    cls: type = VMCRunConfig,
 ):
     """Load a TOML config strictly, apply ``--set`` overrides, and return the frozen dataclass.
 
     Args:
         path: TOML file; ``None`` starts from the defaults.
+        cls: the run-config dataclass (for example
+            :class:`physrnn.vmc.config.VMCRunConfig`; :func:`physrnn.runs.registry.kind_of`
+            tells which one a file is).
         overrides: ``["section.key=value", ...]``, applied after the file.
-        cls: the run-config dataclass.
 
     Raises:
         ConfigError: unreadable file, TOML syntax error, unknown key or wrong type (named).

@@ -107,10 +107,10 @@ def test_nan_stops_and_keeps_checkpoint(tmp_path, capsys, monkeypatch):
 
 
 def test_resume_equals_uninterrupted(tmp_path):
-    from physrnn.config import load_config
     from physrnn.runs.vmc import run_vmc_job
+    from physrnn.vmc.config import load_vmc_config
 
-    cfg = load_config(None, overrides=["system.n_sites=6", "vmc.n_steps=7", "vmc.n_samples=32",
+    cfg = load_vmc_config(None, overrides=["system.n_sites=6", "vmc.n_steps=7", "vmc.n_samples=32",
                                        "wavefunction.hidden_size=5", "vmc.final_samples=100",
                                        "run.checkpoint_every=2", "run.seed=4"])
     full = run_vmc_job(cfg, tmp_path / "full", progress=False)
@@ -128,7 +128,7 @@ def test_resume_equals_uninterrupted(tmp_path):
     # resuming with a different config is refused, naming the key
     from physrnn.errors import ConfigError
 
-    cfg2 = load_config(None, overrides=["system.n_sites=6", "vmc.n_steps=7", "vmc.lr=0.5"])
+    cfg2 = load_vmc_config(None, overrides=["system.n_sites=6", "vmc.n_steps=7", "vmc.lr=0.5"])
     with pytest.raises(ConfigError, match="vmc.lr"):
         run_vmc_job(cfg2, tmp_path / "part", progress=False, resume=True)
 

@@ -65,12 +65,12 @@ def test_blocks_that_the_ranks_cannot_share_are_refused_before_any_file(tmp_path
     """3 blocks on 2 processes: a one-line ConfigError naming vmc.blocks, nothing written."""
     import pytest
 
-    from physrnn.config import load_config
     from physrnn.errors import ConfigError
     from physrnn.runs import vmc as job
+    from physrnn.vmc.config import load_vmc_config
 
     monkeypatch.setattr(job, "get_world_size", lambda: 2)
-    cfg = load_config(None, overrides=["system.n_sites=4", "vmc.deterministic=true",
+    cfg = load_vmc_config(None, overrides=["system.n_sites=4", "vmc.deterministic=true",
                                        "vmc.blocks=3"])
     with pytest.raises(ConfigError, match="vmc.blocks.*3 blocks cannot be shared evenly by 2"):
         job.run_vmc_job(cfg, tmp_path / "out")

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from physrnn.config import (
-    VMCRunConfig,
-    apply_overrides,
-    from_dict,
-    load_config,
-    to_dict,
-    to_toml,
-)
+from physrnn.config import apply_overrides, from_dict, load_config, to_dict, to_toml
 from physrnn.errors import ConfigError
+from physrnn.vmc.config import VMCRunConfig, load_vmc_config
 
 
 def write(tmp_path, text, name="c.toml"):
@@ -22,24 +16,24 @@ def write(tmp_path, text, name="c.toml"):
 
 
 def test_defaults_and_roundtrip(tmp_path):
-    cfg = load_config(None)
+    cfg = load_vmc_config(None)
     assert cfg == VMCRunConfig()
     p = write(tmp_path, to_toml(cfg))
-    assert load_config(p) == cfg
+    assert load_vmc_config(p) == cfg
     assert from_dict(VMCRunConfig, to_dict(cfg)) == cfg
 
 
 def test_file_values(tmp_path):
     p = write(tmp_path, '[system]\nmodel = "heisenberg"\nn_sites = 12\nboundary = "periodic"\n'
                        "[vmc]\nlr = 3e-3\nn_steps = 7\n[wavefunction]\nphase = true\n")
-    cfg = load_config(p)
+    cfg = load_vmc_config(p)
     assert cfg.system.model == "heisenberg" and cfg.system.n_sites == 12
     assert cfg.vmc.lr == 3e-3 and cfg.vmc.n_steps == 7 and cfg.wavefunction.phase is True
     assert cfg.run == VMCRunConfig().run
 
 
 def test_int_accepted_for_float(tmp_path):
-    cfg = load_config(write(tmp_path, "[system]\nh = 2\n"))
+    cfg = load_vmc_config(write(tmp_path, "[system]\nh = 2\n"))
     assert cfg.system.h == 2.0 and isinstance(cfg.system.h, float)
 
 
@@ -63,26 +57,26 @@ def test_int_accepted_for_float(tmp_path):
 )
 def test_bad_config_names_key_and_file(tmp_path, text, match):
     with pytest.raises(ConfigError, match=match):
-        load_config(write(tmp_path, text))
+        load_vmc_config(write(tmp_path, text))
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
-        load_config(tmp_path / "nope.toml")
+        load_vmc_config(tmp_path / "nope.toml")
 
 
 def test_overrides(tmp_path):
     p = write(tmp_path, "[vmc]\nlr = 0.1\n")
-    cfg = load_config(p, overrides=["vmc.lr=2e-3", "system.boundary=periodic",
+    cfg = load_vmc_config(p, overrides=["vmc.lr=2e-3", "system.boundary=periodic",
                                     'wavefunction.cell="lstm"', "system.n_sites=8"])
     assert cfg.vmc.lr == 2e-3 and cfg.system.boundary == "periodic"
     assert cfg.wavefunction.cell == "lstm" and cfg.system.n_sites == 8
     with pytest.raises(ConfigError, match="unknown key 'vmc.nsteps'"):
-        load_config(p, overrides=["vmc.nsteps=3"])
+        load_vmc_config(p, overrides=["vmc.nsteps=3"])
     with pytest.raises(ConfigError, match="section.key"):
         apply_overrides({}, ["lr=3"])
     with pytest.raises(ConfigError, match="'vmc.n_steps'.*integer"):
-        load_config(None, overrides=["vmc.n_steps=many"])
+        load_vmc_config(None, overrides=["vmc.n_steps=many"])
 
 
 def test_frozen():
@@ -94,7 +88,7 @@ def test_frozen():
 def test_resume_treats_keys_missing_from_old_checkpoints_as_defaults(tmp_path):
     """A checkpoint written before a key existed resumes when the key has its default value,
     and is refused when the current config sets the key to something else."""
-    from physrnn.config import ConfigError, VMCRunConfig, check_resumable, from_dict, to_dict
+    from physrnn.config import check_resumable, from_dict, to_dict
 
     config = VMCRunConfig()
     saved = to_dict(config)
@@ -125,15 +119,15 @@ def test_huge_integers_non_finite_numbers_and_too_many_threads_are_refused(tmp_p
     ended in a traceback, lr = inf in a run of NaN energies, and threads = 100000 crashed
     torch)."""
     with pytest.raises(ConfigError, match=match):
-        load_config(write(tmp_path, text))
+        load_vmc_config(write(tmp_path, text))
 
 
 def test_limits_apply_to_overrides_and_keep_the_edges(tmp_path):
     with pytest.raises(ConfigError, match=r"--set .*'vmc\.n_samples': integer .* 64-bit"):
-        load_config(None, overrides=[f"vmc.n_samples={10**30}"])
+        load_vmc_config(None, overrides=[f"vmc.n_samples={10**30}"])
     with pytest.raises(ConfigError, match=r"'system\.h': must be a finite number"):
-        load_config(None, overrides=["system.h=-inf"])
-    cfg = load_config(write(tmp_path, f"[run]\nseed = {2**63 - 1}\nthreads = 1024\n"))
+        load_vmc_config(None, overrides=["system.h=-inf"])
+    cfg = load_vmc_config(write(tmp_path, f"[run]\nseed = {2**63 - 1}\nthreads = 1024\n"))
     assert cfg.run.seed == 2**63 - 1 and cfg.run.threads == 1024
 
 

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from physrnn.config import load_config
 from physrnn.launch import FORWARDED_SIGNALS, LaunchResult, main, supervise
 from physrnn.runs import preempt
 from physrnn.runs.records import load_checkpoint
 from physrnn.runs.vmc import run_vmc_job
+from physrnn.vmc.config import load_vmc_config as load_config
 from tests.helpers.dist import deterministic_tfim
 
 REPO = Path(__file__).resolve().parent.parent

@@ -22,13 +22,13 @@ import torch
 
 from physrnn.checkpoints import load_checkpoint, save_checkpoint
 from physrnn.cli import WRITE_FAILED_EXIT_CODE, main
-from physrnn.config import load_config
 from physrnn.errors import OutputWriteError
 from physrnn.io import TEMPORARY_NAME
 from physrnn.runs.collect import write_csv, write_table_h5
 from physrnn.runs.plotting import plot_vmc_history
 from physrnn.runs.records import write_record, write_summary
 from physrnn.runs.vmc import run_vmc_job
+from physrnn.vmc.config import load_vmc_config as load_config
 from tests.helpers.trust import VMC_TINY, error_lines, fill, remount, small_filesystem, tiny_dataset
 
 

@@ -1,15 +1,22 @@
 """Everything between a simulation and a torch batch.
 
-* :mod:`physrnn.data.simulate`: integrate a system into arrays.
-* :mod:`physrnn.data.hdf5.file`: the versioned dataset file (write atomically, read, validate).
-* :mod:`physrnn.data.datasets`: torch windows and loaders (imports torch; loaded lazily here).
+* :mod:`physrnn.data.simulate`: integrate a system into arrays (the function is
+  ``physrnn.simulate``; :class:`Simulation` is what it returns).
+* :mod:`physrnn.data.hdf5`: the versioned dataset file (write atomically, read, validate).
+* :mod:`physrnn.data.datasets`: torch windows and loaders (imports torch).
+* :mod:`physrnn.data.cards`: dataset cards, TOML recipes with the physics written down.
+* :mod:`physrnn.data.tasks`: memory tasks (adding, copy, delayed recall, heavy particle).
+
+Only the HDF5 names are imported with the package; the others (and torch) load on first
+access, so ``import physrnn.data`` stays cheap.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from physrnn.data.hdf5.file import (
+from physrnn.data.hdf5 import (
     DATASET_FORMAT,
     DATASET_SCHEMA_VERSION,
     Normalisation,
@@ -22,6 +29,26 @@ from physrnn.data.hdf5.file import (
     write_dataset,
 )
 
+#: Public name -> the submodule of :mod:`physrnn.data` it is loaded from on first access.
+LAZY_NAMES: dict[str, str] = {
+    "Simulation": "simulate",
+    "SimulationError": "simulate",
+    "integrate_trajectory": "simulate",
+    "WindowDataset": "datasets",
+    "make_loaders": "datasets",
+    "DatasetCard": "cards",
+    "load_card": "cards",
+    "generate_from_card": "cards",
+    "simulate_card": "cards",
+    "MemoryTask": "tasks",
+    "AddingTask": "tasks",
+    "CopyTask": "tasks",
+    "DelayedRecallTask": "tasks",
+    "HeavyParticleTask": "tasks",
+    "TASKS": "tasks",
+    "make_task": "tasks",
+}
+
 __all__ = [
     "DATASET_FORMAT",
     "DATASET_SCHEMA_VERSION",
@@ -33,14 +60,16 @@ __all__ = [
     "split_trajectories",
     "validate_dataset",
     "write_dataset",
-    "WindowDataset",
-    "make_loaders",
+    *LAZY_NAMES,
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("WindowDataset", "make_loaders"):
-        from physrnn.data import datasets
+    if name in LAZY_NAMES:
+        module = importlib.import_module(f"{__name__}.{LAZY_NAMES[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-        return getattr(datasets, name)
-    raise AttributeError(f"module 'physrnn.data' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -75,7 +75,7 @@ class CardSimulation:
     workers: int = 1
 
     def __post_init__(self) -> None:
-        from physrnn.config import _require
+        from physrnn.config import require as _require
 
         _require(self.n_traj >= 1, "n_traj", f"must be >= 1, got {self.n_traj}")
         _require(self.t_final > 0, "t_final", f"must be > 0, got {self.t_final}")
@@ -96,7 +96,7 @@ class CardSplits:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from physrnn.config import _require
+        from physrnn.config import require as _require
 
         fr = (self.train, self.val, self.test)
         _require(all(f >= 0 for f in fr), "train", f"split fractions must be >= 0, got {fr}")
@@ -160,12 +160,12 @@ def generate_from_card(
     overwrite: bool = False,
     progress: bool | None = None,
 ) -> Path:
-    """Simulate a card and write the dataset file atomically (see :mod:`physrnn.data.hdf5.file`).
+    """Simulate a card and write the dataset file atomically (see :mod:`physrnn.data.hdf5`).
 
     Raises:
         OutputExistsError: ``out`` exists and ``overwrite`` is false (checked before simulating).
     """
-    from physrnn.data.hdf5.file import write_dataset
+    from physrnn.data.hdf5 import write_dataset
     from physrnn.errors import OutputExistsError
 
     out = Path(out)

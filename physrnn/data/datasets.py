@@ -1,7 +1,7 @@
 """Torch datasets of forecasting windows cut from a physrnn dataset file, and their loaders.
 
 A window is ``context + horizon`` consecutive time steps of ONE trajectory of one split
-(splits are by trajectory, see :mod:`physrnn.data.hdf5.file`); windows never cross trajectories.
+(splits are by trajectory, see :mod:`physrnn.data.hdf5`); windows never cross trajectories.
 Item ``i`` of a :class:`WindowDataset` is ``(context_window, target_window)`` with shapes
 ``(context, n_state)`` and ``(horizon, n_state)``, normalised with the statistics of the train
 split stored in the file (``(y - mean) / scale``).
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from physrnn.data.hdf5.file import SPLIT_NAMES, TrajectoryData, read_dataset
+from physrnn.data.hdf5 import SPLIT_NAMES, TrajectoryData, read_dataset
 
 __all__ = ["WindowDataset", "make_loaders"]
 

@@ -21,6 +21,7 @@ from physrnn.metrics.forecast import (
     summarise_vpt,
     truth_floor,
     valid_prediction_time,
+    valid_steps,
     wasserstein_per_component,
 )
 from physrnn.metrics.lyapunov import largest_lyapunov_exponent
@@ -37,6 +38,7 @@ __all__ = [
     "nrmse_at",
     "valid_prediction_time",
     "summarise_vpt",
+    "valid_steps",
     "wasserstein_per_component",
     "invariant_measure_distance",
     "power_spectrum_distance",

@@ -42,6 +42,7 @@ __all__ = [
     "nrmse_at",
     "valid_prediction_time",
     "summarise_vpt",
+    "valid_steps",
     "wasserstein_per_component",
     "invariant_measure_distance",
     "power_spectrum_distance",
@@ -485,3 +486,24 @@ def ou_forecast_efficiency(
     best = ou_optimal_nrmse(lead_times(curve.shape[0], dt=dt, first_lead=first_lead), theta)
     with np.errstate(invalid="ignore", divide="ignore"):
         return best / curve
+
+
+def valid_steps(pred: Any, truth: Any, *, threshold: float = 0.4) -> np.ndarray:
+    """Valid prediction time in **steps** per trajectory, in normalised units (``sigma = 1``).
+
+    ``NRMSE(t) = sqrt(mean_k (pred_k(t) - truth_k(t))^2)``; the result is the number of leading
+    steps with ``NRMSE <= threshold`` (a non-finite NRMSE counts as exceeding, quietly), the
+    whole horizon if none exceeds it. Unlike :func:`valid_prediction_time` it counts steps
+    (index of the first invalid step) and takes no scale: for scoring candidates in searches.
+
+    Args:
+        pred, truth: ``(batch, time, n_state)`` arrays in normalised units.
+        threshold: NRMSE threshold (dimensionless).
+
+    Returns:
+        ``(batch,)`` float64.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverged forecast just fails
+        err = np.sqrt(np.mean((pred - truth) ** 2, axis=-1))
+    bad = ~(err <= threshold)  # NaN counts as failed
+    return np.where(bad.any(axis=1), bad.argmax(axis=1), err.shape[1]).astype(np.float64)

@@ -28,8 +28,11 @@ Quantities:
   ``D`` independent directions, the Lyapunov exponents of the driven hidden dynamics);
 - :func:`per_step_weight_gradients` / :func:`per_step_weight_contributions` the term that each
   time step adds to the gradient of the shared weights (BPTT sums these);
-- :func:`verdict` "vanishing" / "exploding" / "healthy" from the fitted per-step growth rate;
-- :func:`plot_gradient_norms`, :func:`plot_jacobian_spectra` PNG figures (written atomically).
+- :func:`verdict` "vanishing" / "exploding" / "healthy" from the fitted per-step growth rate.
+
+Figures of these quantities are drawn by the application tier
+(:func:`physrnn.runs.plotting.plot_gradient_norms`, ``plot_jacobian_spectra``,
+``plot_weight_contributions``); nothing here plots.
 
 Inter-layer dropout of a torch module is not applied (the diagnostics follow the evaluation-mode
 dynamics). Nothing here draws random numbers.
@@ -38,8 +41,7 @@ dynamics). Nothing here draws random numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -58,9 +60,6 @@ __all__ = [
     "verdict",
     "VANISHING_RATE",
     "EXPLODING_RATE",
-    "plot_gradient_norms",
-    "plot_jacobian_spectra",
-    "plot_weight_contributions",
 ]
 
 #: :func:`verdict` thresholds on the per-step log growth rate of ``||dL/dh_t||`` going backwards
@@ -501,117 +500,3 @@ def verdict(norms: torch.Tensor | np.ndarray, *, vanishing_rate: float = VANISHI
     text = (f"{kind}: gradient norm x{decay:.4g} per step backwards from the loss "
             f"(rate {rate:+.4g}/step, x{decay ** (a.size - 1):.3g} over {a.size - 1} steps)")
     return {"kind": kind, "rate": rate, "decay_per_step": decay, "text": text}
-
-
-# --------------------------------------------------------------------------------------------
-# figures
-# --------------------------------------------------------------------------------------------
-
-
-def _numpy(a: torch.Tensor | np.ndarray) -> np.ndarray:
-    if isinstance(a, torch.Tensor):
-        a = a.detach().cpu().double().numpy()
-    return np.asarray(a, dtype=np.float64)
-
-
-def plot_gradient_norms(norms_by_model: Mapping[str, torch.Tensor | np.ndarray],
-                        path: str | Path, *, title: str = "") -> Path:
-    """``||dL/dh_t||`` (log scale) against the number of steps before the loss, one line per
-    model, labelled with the :func:`verdict`.
-
-    Args:
-        norms_by_model: ``{name: (T,)}`` norms in time order (lengths may differ).
-        path: PNG file to write (atomically).
-    """
-    from physrnn.runs.plotting import _figure, _save
-
-    if not norms_by_model:
-        raise ValueError("norms_by_model is empty")
-    plt, fig, axes = _figure(1, 1, (7.0, 4.5))
-    ax = axes[0, 0]
-    for i, (name, norms) in enumerate(norms_by_model.items()):
-        a = _numpy(norms)
-        if a.ndim != 1:
-            raise ValueError(f"norms of {name!r} must be (T,), got {a.shape}")
-        label = name
-        if a.size >= 2 and np.all(np.isfinite(a)):
-            v = verdict(a)
-            label = f"{name}: {v['kind']}, x{v['decay_per_step']:.3g}/step"
-        k = np.arange(a.size - 1, -1, -1)
-        ax.semilogy(k, np.maximum(a, 1e-300), lw=1.2, color=f"C{i % 10}", label=label)
-    ax.set_xlabel("steps before the loss  (T - 1 - t)")
-    ax.set_ylabel("||dL/dh_t||")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
-    return _save(plt, fig, path)
-
-
-def plot_jacobian_spectra(sv: torch.Tensor | np.ndarray, path: str | Path, *,
-                          title: str = "") -> Path:
-    """Singular values of the step Jacobians along the trajectory (log scale).
-
-    Each line is one singular-value index (largest first), the median over the batch, against
-    the time step; the dashed line at 1 separates contracting from expanding directions.
-
-    Args:
-        sv: ``(T-1, B, D)`` from :func:`jacobian_spectra` (or ``(T-1, D)``).
-        path: PNG file to write (atomically).
-    """
-    from physrnn.runs.plotting import _figure, _save
-
-    a = _numpy(sv)
-    if a.ndim == 2:
-        a = a[:, None, :]
-    if a.ndim != 3 or a.shape[0] < 1:
-        raise ValueError(f"sv must be (T-1, B, D) or (T-1, D), got {a.shape}")
-    med = np.median(a, axis=1)  # (T-1, D)
-    plt, fig, axes = _figure(1, 1, (7.0, 4.5))
-    ax = axes[0, 0]
-    steps = np.arange(med.shape[0])
-    cmap = plt.get_cmap("viridis")
-    d = med.shape[1]
-    for i in range(d):
-        ax.semilogy(steps, np.maximum(med[:, i], 1e-300), lw=0.9,
-                    color=cmap(i / max(d - 1, 1)), label="largest" if i == 0 else
-                    ("smallest" if i == d - 1 else None))
-    ax.axhline(1.0, color="k", ls="--", lw=1.0)
-    ax.set_xlabel("time step t  (J_t = ds_{t+1}/ds_t)")
-    ax.set_ylabel("singular values (median over batch)")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
-    return _save(plt, fig, path)
-
-
-def plot_weight_contributions(contributions: Mapping[str, torch.Tensor | np.ndarray],
-                              path: str | Path, *, title: str = "") -> Path:
-    """Per-time-step contributions to the gradient of each shared weight (log scale).
-
-    BPTT sums these terms over time; when the recurrent Jacobians contract, the early steps'
-    terms are exponentially small and the gradient carries no information about long delays.
-
-    Args:
-        contributions: ``{parameter name: (T,) norms}`` from
-            :func:`per_step_weight_contributions`.
-        path: PNG file to write (atomically).
-    """
-    from physrnn.runs.plotting import _figure, _save
-
-    plt, fig, axes = _figure(1, 1, (7.0, 4.5))
-    ax = axes[0, 0]
-    for k, (name, values) in enumerate(contributions.items()):
-        v = _numpy(values).astype(float)
-        positive = v[v > 0]
-        floor = positive.max() * 1e-30 if positive.size else 1e-300
-        ax.semilogy(np.arange(len(v)), np.maximum(v, floor), lw=1.0, color=f"C{k % 10}",
-                    label=name)
-    ax.set_xlabel("time step t")
-    ax.set_ylabel("||dL/dW at step t||")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="best", fontsize=7)
-    if title:
-        ax.set_title(title, fontsize=10)
-    return _save(plt, fig, path)

@@ -42,6 +42,8 @@ __all__ = ["CELLS", "READOUTS", "RecurrentForecaster", "TorchForecaster", "detac
 
 log = logging.getLogger(__name__)
 
+#: The recurrent cells by name, the one table of the package (forecasters, 1D wavefunctions,
+#: memory tasks and the CLI): ``"rnn"`` is the tanh Elman network.
 CELLS: dict[str, type[nn.Module]] = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
 
 #: Read-out feature maps of :class:`RecurrentForecaster` (see the module docstring).

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from physrnn.metrics.forecast import valid_steps
 from physrnn.nn.base import check_n_steps, check_series
 
 __all__ = ["EchoStateNetwork", "esn_search", "DEFAULT_SEARCH_SPACE"]
@@ -96,21 +97,6 @@ def _draw_base(rng: np.random.Generator, n_reservoir: int, degree: float, n_in: 
     for a in (w, win, b):
         a.setflags(write=False)
     return w, win, b
-
-
-def _vpt_steps(pred: np.ndarray, true: np.ndarray, threshold: float = 0.4) -> np.ndarray:
-    """Valid prediction time in steps, per batch member (sigma = 1: normalised units).
-
-    ``NRMSE(t) = sqrt(mean_k (pred_k(t) - true_k(t))^2)``; the VPT is the number of steps
-    before the first one with ``NRMSE > threshold`` (non-finite counts as exceeding), or the
-    horizon if none does. Shapes: ``pred``, ``true`` ``(batch, n_steps, n_state)`` -> ``(batch,)``
-    float.
-    """
-    with np.errstate(over="ignore", invalid="ignore"):
-        nrmse = np.sqrt(np.mean((pred - true) ** 2, axis=2))
-    bad = ~(nrmse <= threshold)
-    first = np.where(bad.any(axis=1), bad.argmax(axis=1), pred.shape[1])
-    return first.astype(np.float64)
 
 
 class EchoStateNetwork:
@@ -472,7 +458,7 @@ def esn_search(
         model = EchoStateNetwork(n_reservoir, seed=res_seed, **hp, **esn_kwargs)
         model.fit(train)
         pred = model.forecast(win.context, win.future.shape[1])
-        vpt = _vpt_steps(pred, win.future, threshold)
+        vpt = valid_steps(pred, win.future, threshold=threshold)
         row = {"index": i, **hp, "vpt_median": float(np.median(vpt)),
                "vpt_q25": float(np.quantile(vpt, 0.25)),
                "vpt_q75": float(np.quantile(vpt, 0.75)), "vpt_mean": float(np.mean(vpt)),

@@ -38,6 +38,7 @@ import numpy as np
 
 from physrnn.errors import ConfigError, OutputExistsError, RecordError
 from physrnn.runs.records import atomic_path, provenance
+from physrnn.runs.registry import config_sections
 
 __all__ = ["TABLE_FORMAT", "TABLE_SCHEMA_VERSION", "find_summaries", "collect_rows",
            "write_csv", "write_table_h5", "read_table_h5", "format_table", "HEADLINE_KEYS"]
@@ -313,5 +314,5 @@ def format_table(rows: Sequence[dict[str, Scalar]], columns: Sequence[str], *,
     return "\n".join(lines)
 
 
-_CONFIG_SECTIONS = ("system", "wavefunction", "vmc", "run", "data", "model", "train",
-                    "readout", "eval")
+#: The config sections of every run kind (their keys are the config columns of the table).
+_CONFIG_SECTIONS = tuple(config_sections())

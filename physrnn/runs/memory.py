@@ -11,6 +11,9 @@ beside each result.
 Variants of the plain tanh RNN: ``"clip"`` (gradient-norm clipping at 1), ``"orthogonal"``
 (orthogonal recurrent initialisation) and ``"identity"`` (IRNN-style identity initialisation,
 Le et al. 2015, with ReLU replaced by tanh here).
+
+:func:`run_memory_job` is the whole ``physrnn memory`` run: the experiment, its table, record,
+summary and figures in an output directory.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,12 +31,17 @@ import torch
 from torch import nn
 
 from physrnn.data.tasks import make_task
+from physrnn.runs.memory_config import MEMORY_VARIANTS, MemoryRunConfig
+from physrnn.runs.skeleton import Run
 
 __all__ = [
     "MemoryNet",
     "MemoryResult",
     "train_memory",
     "run_memory_experiment",
+    "run_memory_job",
+    "memory_table",
+    "memory_outputs",
     "longest_solved",
     "initial_gradient_norms",
     "initial_diagnostics",
@@ -42,7 +52,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-VARIANTS = ("plain", "clip", "orthogonal", "identity")
+VARIANTS = MEMORY_VARIANTS
 
 
 class MemoryNet(nn.Module):
@@ -329,9 +339,9 @@ def longest_solved(rows: list[dict[str, Any]]) -> dict[tuple[str, str], int]:
 
 def plot_memory(rows: list[dict[str, Any]], path) -> Any:
     """Final test loss versus delay per (model, variant), with the trivial and solved levels."""
-    from physrnn.runs.plotting import _figure, _save
+    from physrnn.runs.plotting import figure, save_figure
 
-    plt, fig, axes = _figure(1, 1, (7.0, 4.5))
+    plt, fig, axes = figure(1, 1, (7.0, 4.5))
     ax = axes[0, 0]
     keys = sorted({(r["model"], r["variant"]) for r in rows})
     for k, key in enumerate(keys):
@@ -349,4 +359,96 @@ def plot_memory(rows: list[dict[str, Any]], path) -> Any:
     ax.set_title(f"{rows[0]['task']} task", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(True, alpha=0.3)
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
+
+
+def memory_table(rows: list[dict[str, Any]], delays: list[int]) -> str:
+    """Markdown table: per (cell, variant) the longest solved delay and the median final loss
+    at each of ``delays``."""
+    best = longest_solved(rows)
+    lines = ["| model | variant | longest solved delay | " + " | ".join(
+        f"loss at {d}" for d in delays) + " |", "|---|---|---|" + "---|" * len(delays)]
+    for (model, variant), d_best in sorted(best.items()):
+        losses = [np.median([r["final_loss"] for r in rows if r["model"] == model
+                             and r["variant"] == variant and r["delay"] == d]) for d in delays]
+        lines.append(f"| {model} | {variant} | {d_best} | "
+                     + " | ".join(f"{x:.3g}" for x in losses) + " |")
+    return "\n".join(lines)
+
+
+def memory_outputs(config: MemoryRunConfig) -> list[str]:
+    """The files :func:`run_memory_job` writes in its output directory, in order."""
+    written = ["summary.json", "record.h5", "memory.png", "gradients.png"]
+    for cell in config.memory.models:
+        written += [f"jacobians_{cell}.png", f"bptt_terms_{cell}.png"]
+    return written
+
+
+def run_memory_job(
+    config: MemoryRunConfig,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: bool | None = None,
+    command: str = "physrnn memory",
+    report: Callable[[str], Any] | None = None,
+) -> dict[str, Any]:
+    """The memory experiment of ``config`` with its outputs in ``out``.
+
+    Trains every (cell, variant, delay, seed) (:func:`run_memory_experiment`), then writes
+    ``summary.json``, ``record.h5``, ``memory.png`` (final loss versus delay) and the
+    diagnostics at initialisation at the longest delay: ``gradients.png`` (``||dL/dh_t||``),
+    ``jacobians_<cell>.png`` (step-Jacobian singular values) and ``bptt_terms_<cell>.png``
+    (per-step BPTT terms).
+
+    Args:
+        config: the experiment.
+        out: output directory.
+        overwrite: replace results already in ``out``.
+        resume: accept an ``out`` that holds results (the experiment itself starts afresh).
+        progress: progress bar; ``None`` shows it only on a terminal.
+        command: recorded in the run record.
+        report: called with :func:`memory_table` as soon as the training runs are done
+            (before the diagnostics).
+
+    Returns:
+        The summary: ``task``, ``longest_solved`` (``{"<cell>/<variant>": delay}``) and the
+        ``rows`` of every training run.
+    """
+    from physrnn.runs.plotting import (
+        plot_gradient_norms,
+        plot_jacobian_spectra,
+        plot_weight_contributions,
+    )
+
+    c = config.memory
+    with Run(config, out, overwrite=overwrite, resume=resume, command=command,
+             toml_in_record=False) as run:
+        rows = run_memory_experiment(task=c.task, delays=list(c.delays), cells=list(c.models),
+                                     variants=list(c.variants), seeds=c.seeds, steps=c.steps,
+                                     hidden_size=c.hidden, lr=c.lr, progress=progress)
+        best = longest_solved(rows)
+        if report is not None:
+            report(memory_table(rows, list(c.delays)))
+        summary = {"task": c.task, "longest_solved": {f"{m}/{v}": d for (m, v), d in
+                                                      sorted(best.items())}, "rows": rows}
+        run.write_summary(summary)
+        history = {k: np.asarray([r[k] for r in rows]) for k in ("delay", "final_loss",
+                                                                  "train_s")}
+        run.write_record(history=history,
+                         results={f"longest_solved_{m}_{v}": d for (m, v), d in best.items()})
+        longest = max(c.delays)
+        plot_memory(rows, run.out / "memory.png")
+        norms = initial_gradient_norms(c.task, longest, list(c.models), list(c.variants),
+                                       hidden_size=c.hidden)
+        plot_gradient_norms(norms, run.out / "gradients.png",
+                            title=f"{c.task}, delay {longest}, at initialisation")
+        for cell in c.models:
+            diag = initial_diagnostics(c.task, longest, cell, hidden_size=c.hidden)
+            plot_jacobian_spectra(diag["singular_values"], run.out / f"jacobians_{cell}.png",
+                                  title=f"{cell}: step Jacobian singular values at "
+                                        "initialisation")
+            plot_weight_contributions(diag["contributions"], run.out / f"bptt_terms_{cell}.png",
+                                      title=f"{cell}: per-step BPTT terms at initialisation")
+        return summary

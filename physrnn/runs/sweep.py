@@ -26,8 +26,6 @@ no new run starts, and the sweep exits with code 75 (see :mod:`physrnn.runs.pree
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import itertools
 import json
 import logging
 import os
@@ -37,16 +35,17 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from physrnn.config import _parse_override, load_config, to_toml
+from physrnn.config import load_config, parse_override, to_toml
 from physrnn.errors import ConfigError, OutputExistsError
 from physrnn.runs import preempt
+from physrnn.runs.grid import expand_grid, parse_grid, run_names, sanitise_name, split_values
 from physrnn.runs.records import atomic_path
+from physrnn.runs.registry import config_kinds, get_kind, kind_of
 
 __all__ = [
     "ARRAY_TEMPLATE",
@@ -58,6 +57,7 @@ __all__ = [
     "expand_grid",
     "run_names",
     "infer_kind",
+    "KINDS",
     "plan_sweep",
     "write_sweep",
     "run_sweep",
@@ -67,9 +67,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-KINDS = ("train", "vmc")
-_VMC_SECTIONS = frozenset({"system", "wavefunction", "vmc"})
-_TRAIN_SECTIONS = frozenset({"data", "model", "train", "readout", "eval"})
+#: The kinds a sweep can run: those of :mod:`physrnn.runs.registry` that take a config file.
+KINDS = tuple(config_kinds())
 
 #: SLURM array script written by ``physrnn sweep --slurm``; ``{{name}}`` placeholders are
 #: filled in by :func:`render_slurm`. The same text is ``examples/slurm/array.sbatch``.
@@ -122,132 +121,20 @@ exit "$rc"
 """
 
 
-# --------------------------------------------------------------------------- the grid
-def split_values(text: str) -> list[str]:
-    """Split ``v1,v2,...`` at the commas that are not inside ``[]``, ``{}`` or quotes."""
-    parts, cur, depth, quote = [], [], 0, ""
-    for ch in text:
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-        if ch == "," and depth == 0 and not quote:
-            parts.append("".join(cur).strip())
-            cur = []
-            continue
-        cur.append(ch)
-    if quote or depth != 0:
-        raise ConfigError(f"--grid value list {text!r}: unbalanced quotes or brackets")
-    parts.append("".join(cur).strip())
-    return parts
-
-
-def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
-    """``["vmc.lr=1e-3,3e-3", ...]`` -> ``{"vmc.lr": ["1e-3", "3e-3"], ...}`` (order kept).
-
-    Values are written as in ``--set`` (TOML, or a bare word for a string).
-
-    Raises:
-        ConfigError: no ``=``, a key that is not ``section.key``, an empty value, a key given
-            twice, or a value repeated within a key.
-    """
-    if not items:
-        raise ConfigError("a sweep needs at least one --grid section.key=v1,v2,...")
-    grid: dict[str, list[str]] = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"--grid {item!r}: expected section.key=v1,v2,...")
-        key, raw = item.split("=", 1)
-        key = key.strip()
-        parts = key.split(".")
-        if len(parts) != 2 or not all(p.strip() for p in parts):
-            raise ConfigError(f"--grid {item!r}: the key must be section.key, e.g. "
-                              "vmc.lr=1e-3,3e-3")
-        if key in grid:
-            raise ConfigError(f"--grid {key} is given twice; list all its values once")
-        values = split_values(raw)
-        if not raw.strip() or any(v == "" for v in values):
-            raise ConfigError(f"--grid {item!r}: empty value (write the values as v1,v2,...)")
-        if len(set(values)) != len(values):
-            raise ConfigError(f"--grid {item!r}: a value is repeated")
-        grid[key] = values
-    return grid
-
-
-def expand_grid(grid: dict[str, list[str]]) -> list[dict[str, str]]:
-    """Cartesian product of the grid, the first key varying slowest."""
-    keys = list(grid)
-    return [dict(zip(keys, combo, strict=True))
-            for combo in itertools.product(*(grid[k] for k in keys))]
-
-
-def _sanitise(text: str) -> str:
-    text = text.strip().strip("\"'")
-    text = re.sub(r"[^A-Za-z0-9.+-]+", "_", text).strip("_.")
-    return text or "_"
-
-
-def run_names(combos: Sequence[dict[str, str]]) -> list[str]:
-    """Directory names of the runs: ``<key>-<value>`` pairs joined by ``_``, unique."""
-    if not combos:
-        return []
-    keys = list(combos[0])
-    short = {k: k.split(".")[-1] for k in keys}
-    clash = {s for s in short.values() if list(short.values()).count(s) > 1}
-    label = {k: (k if short[k] in clash else short[k]) for k in keys}
-    names: list[str] = []
-    for combo in combos:
-        name = "_".join(f"{_sanitise(label[k])}-{_sanitise(v)}" for k, v in combo.items())
-        if len(name) > 80:
-            digest = hashlib.sha1(json.dumps(combo, sort_keys=True).encode()).hexdigest()[:8]
-            name = f"{name[:60].rstrip('_-.')}-{digest}"
-        names.append(name)
-    seen: dict[str, int] = {}
-    unique = []
-    for i, name in enumerate(names):
-        if names.count(name) > 1:  # values that differ only in characters we replaced
-            seen[name] = seen.get(name, 0) + 1
-            name = f"{name}-{i:03d}"
-        unique.append(name)
-    return unique
-
-
 def infer_kind(config_path: str | Path, keys: Sequence[str] = ()) -> str:
-    """``"vmc"`` or ``"train"`` from the sections the config file (and ``keys``) use.
+    """The run kind (``"vmc"``, ``"train"``, ...) from the sections the config file (and
+    ``keys``) use (:func:`physrnn.runs.registry.kind_of`).
 
     Raises:
-        ConfigError: both kinds' sections, or neither (pass ``--kind``).
+        ConfigError: the sections of two kinds, or of none (pass ``--kind``).
     """
-    sections: set[str] = set()
-    p = Path(config_path)
-    if p.is_file():
-        try:
-            sections |= set(tomllib.loads(p.read_text(encoding="utf-8")))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-            pass  # the loader reports it with the details
-    sections |= {k.split(".")[0] for k in keys}
-    vmc, train = bool(sections & _VMC_SECTIONS), bool(sections & _TRAIN_SECTIONS)
-    if vmc == train:
-        raise ConfigError(f"{config_path}: cannot tell whether this is a vmc or a train config "
-                          f"(sections: {', '.join(sorted(sections)) or 'none'}); pass --kind")
-    return "vmc" if vmc else "train"
+    return kind_of(config_path, keys)
 
 
 def _config_class(kind: str) -> type:
-    if kind == "vmc":
-        from physrnn.config import VMCRunConfig
-
-        return VMCRunConfig
-    if kind == "train":
-        from physrnn.train.config import TrainRunConfig
-
-        return TrainRunConfig
-    raise ConfigError(f"--kind {kind!r}: choose {' or '.join(KINDS)}")
+    if kind not in KINDS:
+        raise ConfigError(f"--kind {kind!r}: choose {' or '.join(KINDS)}")
+    return get_kind(kind).config_class
 
 
 # --------------------------------------------------------------------------- the plan
@@ -301,7 +188,7 @@ def plan_sweep(config_path: str | Path, grid_items: Sequence[str], out: str | Pa
     load_config(config_path, overrides=overrides, cls=cls)  # the base alone: errors first
     for key, values in grid.items():  # each key alone: an error names the --grid item
         for v in values:
-            _parse_override(f"{key}={v}")
+            parse_override(f"{key}={v}")
             try:
                 load_config(config_path, overrides=overrides + [f"{key}={v}"], cls=cls)
             except ConfigError as exc:
@@ -514,7 +401,7 @@ def render_slurm(plan: SweepPlan, template: str = ARRAY_TEMPLATE, *,
     array = f"0-{n - 1}" + (f"%{max_parallel}" if max_parallel else "")
     out = plan.out.resolve()
     values = {
-        "job_name": _sanitise(f"physrnn-{plan.out.resolve().name}"),
+        "job_name": sanitise_name(f"physrnn-{plan.out.resolve().name}"),
         "array": array,
         "log_dir": shlex.quote(str(out / "slurm-logs")),
         "workdir": shlex.quote(os.getcwd()),

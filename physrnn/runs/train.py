@@ -3,7 +3,6 @@
 What ``physrnn train`` and ``physrnn evaluate`` call; usable from Python::
 
     from physrnn.config import load_config
-    from physrnn.config import load_config
     from physrnn.train.config import TrainRunConfig
     from physrnn.runs.train import run_train_job
     summary = run_train_job(load_config("examples/forecast_lorenz63.toml",
@@ -21,29 +20,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from physrnn.checkpoints import check_checkpoint_version, load_torch_file, save_torch_file
-from physrnn.config import RESUME_FREE, check_resumable, to_dict, to_toml
+from physrnn.checkpoints import load_torch_file, save_torch_file
+from physrnn.config import RESUME_FREE, to_dict
 from physrnn.data.datasets import make_loaders
-from physrnn.data.hdf5.file import TrajectoryData, read_dataset
-from physrnn.distributed import (
-    any_rank,
-    check_resume_world_size,
-    get_world_size,
-    is_main,
-    resolve_device,
-)
+from physrnn.data.hdf5 import TrajectoryData, read_dataset
+from physrnn.distributed import resolve_device
 from physrnn.errors import ConfigError, RecordError
 from physrnn.nn.recurrent import RecurrentForecaster, TorchForecaster
+from physrnn.optim import make_optimizer
 from physrnn.runs import preempt
-from physrnn.runs.records import (
-    load_checkpoint,
-    prepare_output_dir,
-    provenance,
-    release_output_dir,
-    save_checkpoint,
-    write_record,
-    write_summary,
-)
+from physrnn.runs.records import load_checkpoint
+from physrnn.runs.registry import TRAIN_SUMMARY_KEYS
+from physrnn.runs.skeleton import Run
 from physrnn.train.config import TrainRunConfig
 from physrnn.train.evaluate import evaluate_forecasters, forecast_windows
 from physrnn.train.loop import RolloutSchedule, Trainer
@@ -54,38 +42,11 @@ from physrnn.train.parallel import (
     run_on_main,
 )
 from physrnn.train.readout import ReadoutFit
-from physrnn.vmc.driver import make_optimizer
 
 __all__ = ["run_train_job", "evaluate_run", "load_trained", "refit_readout",
-           "TRAIN_SUMMARY_KEYS"]
+           "write_eval_figures", "TRAIN_SUMMARY_KEYS"]
 
 log = logging.getLogger(__name__)
-
-#: Keys of ``summary.json`` of a forecasting run (shown by ``physrnn train --help``).
-TRAIN_SUMMARY_KEYS: dict[str, str] = {
-    "status": "completed | interrupted | preempted (SIGTERM/SIGUSR1: checkpointed, exit code 75)",
-    "system": "dataset's system name",
-    "model": "the trained forecaster: its cell (gru, lstm, rnn) and refitted read-out",
-    "vpt_unit": "unit of the valid prediction times (Lyapunov times or time units)",
-    "median_vpt": "median valid prediction time of the trained RNN on the test windows",
-    "vpt_iqr": "interquartile range of the RNN's valid prediction time",
-    "nrmse_1lyap": "RNN's NRMSE at one Lyapunov time (mean over test windows)",
-    "best_baseline": "baseline with the largest median VPT",
-    "best_baseline_vpt": "its median VPT",
-    "vpt_<name>": "median VPT of each baseline (persistence, mean, linear, esn, sindy)",
-    "n_test": "number of test initial conditions",
-    "readout_ridge": "ridge of the refitted read-out (readout.features != 'none')",
-    "readout_one_step_rmse": "one-step rms error of the refitted read-out on the train split",
-    "epochs": "training epochs completed",
-    "train_windows": "training windows per epoch",
-    "n_parameters": "trainable parameters of the RNN",
-    "train_time_s": "wall time of training (s)",
-    "final_val_loss": "validation loss after the last epoch",
-    "data_file": "resolved path of the dataset that was read",
-    "seed": "run.seed",
-    "physrnn_version": "package version",
-    "git_revision": "git revision of the source",
-}
 
 
 def _dataset_path(config: TrainRunConfig, out: Path, progress: bool | None) -> Path:
@@ -317,7 +278,7 @@ def _physics_scores(rows: list[dict[str, Any]], forecasts: dict[str, np.ndarray]
 
 def _summary(config: TrainRunConfig, rows: list[dict[str, Any]], trainer: Trainer,
              data: TrajectoryData, n_windows: int, status: str) -> dict[str, Any]:
-    prov = provenance()
+    prov = Run.provenance()
     rnn = rows[0] if rows else {}
     base = [r for r in rows[1:] if r.get("median_vpt") is not None]
     best = max(base, key=lambda r: r["median_vpt"]) if base else None
@@ -342,24 +303,29 @@ def _summary(config: TrainRunConfig, rows: list[dict[str, Any]], trainer: Traine
     return summary
 
 
-def _write_outputs(out: Path, config: TrainRunConfig, trainer: Trainer, rows, extras,
-                   summary: dict[str, Any], command: str, message: str = "") -> None:
+def _finish(run: Run, trainer: Trainer, summary: dict[str, Any], rows=(), extras=None,
+            message: str = "") -> dict[str, Any]:
+    """Write record, summary (with the table under ``"table"``) and figures on rank 0."""
+    if not run.is_main:
+        return summary
     from physrnn.runs.plotting import plot_training_history
 
     history = trainer.history_arrays()
     flat = {k: v for k, v in summary.items() if isinstance(v, int | float | str | bool)}
-    write_record(out / "record.h5", config=to_dict(config), config_toml=to_toml(config),
-                 history=history, results=flat, command=command, status=summary["status"],
-                 message=message)
-    summary["table"] = rows
-    write_summary(out / "summary.json", summary)
-    if len(history.get("epoch", [])):
-        plot_training_history(history, out / "training.png")
-    if extras:
-        _write_eval_figures(out, config, extras)
+    summary["table"] = list(rows)
+
+    def figures(out: Path) -> None:
+        if len(history.get("epoch", [])):
+            plot_training_history(history, out / "training.png")
+        if extras:
+            write_eval_figures(out, run.config, extras)
+
+    return run.finish(summary, history=history, results=flat, message=message, figures=figures)
 
 
-def _write_eval_figures(out: Path, config: TrainRunConfig, extras: dict[str, Any]) -> None:
+def write_eval_figures(out: Path, config: TrainRunConfig, extras: dict[str, Any]) -> None:
+    """``nrmse.png``, ``forecasts.png`` (and ``attractor.png`` after free runs) in ``out``,
+    from the ``extras`` of :func:`evaluate_run`."""
     from physrnn.runs.plotting import plot_attractor, plot_forecasts, plot_nrmse_curves
 
     plot_nrmse_curves(extras, out / "nrmse.png", threshold=config.eval.threshold)
@@ -402,21 +368,15 @@ def run_train_job(
         The summary dict (keys in :data:`TRAIN_SUMMARY_KEYS`) with the full table under
         ``"table"``.
     """
-    out = run_on_main(prepare_output_dir, out, overwrite=overwrite, resume=resume, lock=True)
-    try:
-        return _train_locked(config, out, resume=resume, progress=progress, command=command,
-                             evaluate=evaluate, stop_after=stop_after)
-    finally:
-        release_output_dir(out)
+    with Run(config, out, overwrite=overwrite, resume=resume, command=command,
+             unit="epoch") as run:
+        return _train(run, config, progress=progress, evaluate=evaluate, stop_after=stop_after)
 
 
-def _train_locked(config: TrainRunConfig, out: Path, *, resume: bool, progress: bool | None,
-                  command: str, evaluate: bool, stop_after: int | None) -> dict[str, Any]:
-    """:func:`run_train_job` after the output directory is prepared and locked (rank 0)."""
-    main = is_main()
-    if config.run.threads:
-        torch.set_num_threads(config.run.threads)
-    device = resolve_device(config.run.device)
+def _train(run: Run, config: TrainRunConfig, *, progress: bool | None, evaluate: bool,
+           stop_after: int | None) -> dict[str, Any]:
+    """:func:`run_train_job` inside its :class:`Run` (output directory prepared and locked)."""
+    out = run.out
     path = run_on_main(_dataset_path, config, out, progress)
     d = config.data
     data = read_dataset(path)
@@ -430,35 +390,32 @@ def _train_locked(config: TrainRunConfig, out: Path, *, resume: bool, progress: 
         raise ConfigError(f"data.context / data.horizon: {exc}") from None
     if "train" not in loaders:
         raise ConfigError(f"{path}: the train split is empty")
-    trainer = _build(config, data.n_state, device, loaders["train"])
+    trainer = _build(config, data.n_state, run.device, loaders["train"])
     train_loader, val_loader = make_data_parallel(trainer, loaders["train"], loaders.get("val"))
-    if not main:
+    if not run.is_main:
         progress = False
-    ckpt = out / "checkpoint.pt"
-    if resume and ckpt.exists():
-        saved = load_checkpoint(ckpt)
-        check_checkpoint_version(saved, ckpt)
-        check_resume_world_size(saved, ckpt)
-        check_resumable(saved.get("config", {}), config, ckpt,
-                        RESUME_FREE | {(sec, k) for sec in ("eval", "readout")
-                                       for k in to_dict(config)[sec]})
+    ckpt = run.checkpoint_path
+    saved = run.load_checkpoint(free=RESUME_FREE | {(sec, k) for sec in ("eval", "readout")
+                                                    for k in to_dict(config)[sec]})
+    if saved is not None:
         trainer.resume(ckpt)
         restore_rank_rng(trainer, saved)
         log.info("resumed from %s at epoch %d", ckpt, trainer.epoch)
-    # the epoch of the newest checkpoint of this process (-1: none yet)
-    saved_epoch = {"epoch": trainer.epoch if resume and ckpt.exists() else -1}
+        run.last_checkpoint = trainer.epoch
+    n_windows = len(loaders["train"].dataset)
+
+    def summary(status: str, rows=()) -> dict[str, Any]:
+        return _summary(config, list(rows), trainer, data, n_windows, status)
 
     def checkpoint(tr: Trainer) -> None:
         extra = rank_rng_states(tr)  # every rank's own RNG stream (a collective; {} alone)
-        if main:
-            save_checkpoint(ckpt, {"config": to_dict(config), "trainer": tr.state_dict(),
-                                   "world_size": get_world_size(), **extra})
-        saved_epoch["epoch"] = tr.epoch
+        run.save_checkpoint("trainer", tr.state_dict, extra=extra)
+        run.last_checkpoint = tr.epoch
 
     preempted = {"stop": False}
 
     def callback(tr: Trainer, rec) -> None:
-        stop = any_rank(preempt.requested())
+        stop = run.preemption_requested()
         if stop or tr.epoch % config.run.checkpoint_every == 0:
             checkpoint(tr)
         if stop:
@@ -466,54 +423,30 @@ def _train_locked(config: TrainRunConfig, out: Path, *, resume: bool, progress: 
             log.warning("preempted (%s) after epoch %d: checkpoint written to %s",
                         preempt.signal_name() or "signal", tr.epoch, ckpt)
 
-    try:
-        epochs = config.train.epochs if stop_after is None else min(stop_after,
-                                                                    config.train.epochs)
+    epochs = config.train.epochs if stop_after is None else min(stop_after, config.train.epochs)
+    with run.guard(lambda status, message: _finish(run, trainer, summary(status),
+                                                   message=message),
+                   position=lambda: trainer.epoch):
         trainer.fit(train_loader, val_loader, epochs=epochs, callbacks=(callback,),
                     progress=progress)
-    except KeyboardInterrupt:
-        # no checkpoint here: Ctrl-C may come in the middle of an epoch (weights half-updated,
-        # shuffling streams advanced), and only epoch boundaries resume exactly; the last
-        # periodic checkpoint is kept
-        last = saved_epoch["epoch"]
-        kept = (f"the checkpoint of epoch {last} is kept (continue with --resume)" if last >= 0
-                else "no checkpoint was written yet")
-        summary = _summary(config, [], trainer, data, len(loaders["train"].dataset),
-                           "interrupted")
-        if main:
-            _write_outputs(out, config, trainer, [], {}, summary, command,
-                           message=f"interrupted by the user during epoch {trainer.epoch + 1}; "
-                                   f"{kept}")
-        raise
     checkpoint(trainer)  # after fit: early stopping may have restored the best weights
     if preempted["stop"] and trainer.epoch < config.train.epochs and not trainer.stopped:
-        summary = _summary(config, [], trainer, data, len(loaders["train"].dataset),
-                           "preempted")
-        if main:
-            _write_outputs(out, config, trainer, [], {}, summary, command,
-                           message=f"preempted by {preempt.signal_name() or 'a signal'} after "
-                                   f"epoch {trainer.epoch} of {config.train.epochs}; continue "
-                                   "with --resume")
-        return summary
+        return _finish(run, trainer, summary("preempted"),
+                       message=run.preempted_message(trainer.epoch, config.train.epochs))
     if trainer.epoch < config.train.epochs and not (trainer.stop_training or trainer.stopped):
-        summary = _summary(config, [], trainer, data, len(loaders["train"].dataset),
-                           "interrupted")
-        if main:
-            _write_outputs(out, config, trainer, [], {}, summary, command)
-        return summary
-    if not main:  # rank 0 refits, scores and writes; the others are done
-        return _summary(config, [], trainer, data, len(loaders["train"].dataset), "completed")
+        return _finish(run, trainer, summary("interrupted"))
+    if not run.is_main:  # rank 0 refits, scores and writes; the others are done
+        return summary("completed")
     model, fit = trainer.model, None
     if config.readout.features != "none":
         model, fit = refit_readout(config, trainer.model, data)
         _save_readout(out / "readout.pt", model, fit)
         log.info("read-out refit: ridge %.1e, one-step rmse %.2e", fit.ridge, fit.one_step_rmse)
     rows, extras = evaluate_run(config, model, data) if evaluate else ([], {})
-    summary = _summary(config, rows, trainer, data, len(loaders["train"].dataset), "completed")
+    result = summary("completed", rows)
     if fit is not None:
-        summary.update(readout_ridge=fit.ridge, readout_one_step_rmse=fit.one_step_rmse)
-    _write_outputs(out, config, trainer, rows, extras, summary, command)
-    return summary
+        result.update(readout_ridge=fit.ridge, readout_one_step_rmse=fit.one_step_rmse)
+    return _finish(run, trainer, result, rows, extras)
 
 
 def load_trained(run_dir: str | Path, *, overrides: list[str] | None = None):

@@ -1,18 +1,16 @@
 """Quantum spin-1/2 Hamiltonians as netket (hilbert, graph, operator) triples, and quenches.
 
+:mod:`~physrnn.spins.base` holds the contract (:class:`SpinSystem`, the conventions, the
+checks), :mod:`~physrnn.spins.chains` and :mod:`~physrnn.spins.lattices` the builders,
+:mod:`~physrnn.spins.build` the look-up by name or config, :mod:`~physrnn.spins.quench` the
+quench dynamics. Every builder takes its sizes positionally and its options by keyword.
+
 netket is imported inside the builders, so importing this package does not load JAX.
 """
 
-from physrnn.spins.chains import (
-    SYSTEMS,
-    SpinSystem,
-    build_system,
-    check_spin_half,
-    custom_system,
-    heisenberg_chain,
-    tfim_chain,
-    xxz_chain,
-)
+from physrnn.spins.base import SpinSystem, check_chain, check_spin_half, custom_system
+from physrnn.spins.build import SYSTEMS, build_system
+from physrnn.spins.chains import heisenberg_chain, tfim_chain, xxz_chain
 from physrnn.spins.lattices import (
     heisenberg_square,
     j1j2_chain,
@@ -26,6 +24,7 @@ __all__ = [
     "SYSTEMS",
     "build_system",
     "check_spin_half",
+    "check_chain",
     "custom_system",
     "tfim_chain",
     "xxz_chain",

@@ -1,6 +1,6 @@
 """Square lattices and frustrated couplings: TFIM and Heisenberg on ``Lx x Ly``, J1-J2 models.
 
-Same conventions as :mod:`physrnn.spins.chains` (Pauli matrices for the TFIM, ``S = sigma/2``
+Same conventions as :mod:`physrnn.spins.base` (Pauli matrices for the TFIM, ``S = sigma/2``
 for Heisenberg-type models, total energies, netket's ``local_states = [1, -1]``):
 
 * ``tfim_square``: ``H = -J sum_<ij> sz_i sz_j - h sum_i sx_i``; the 2D critical field is
@@ -26,11 +26,10 @@ from __future__ import annotations
 import numpy as np
 
 from physrnn.errors import SystemDefinitionError
-from physrnn.spins.chains import SpinSystem, _check_chain
+from physrnn.spins.base import BOUNDARIES, SpinSystem, check_chain
 
 __all__ = ["tfim_square", "heisenberg_square", "xxz_square", "j1j2_chain", "j1j2_square"]
 
-_BOUNDARIES = ("open", "periodic")
 _SX = np.array([[0, 1], [1, 0]], dtype=float)
 _SY = np.array([[0, -1j], [1j, 0]], dtype=complex)
 _SZ = np.array([[1, 0], [0, -1]], dtype=float)
@@ -44,8 +43,8 @@ def _check_square(Lx: int, Ly: int, boundary: str) -> None:
             raise SystemDefinitionError(f"{name} must be an integer, got {v!r}")
         if v < 2:
             raise SystemDefinitionError(f"{name} must be >= 2 for a square lattice, got {v}")
-    if boundary not in _BOUNDARIES:
-        raise SystemDefinitionError(f"boundary must be one of {_BOUNDARIES}, got {boundary!r}")
+    if boundary not in BOUNDARIES:
+        raise SystemDefinitionError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
 
 
 def _square(Lx: int, Ly: int, boundary: str, max_neighbor_order: int = 1):
@@ -72,12 +71,17 @@ def _bond(J: float, marshall: bool, delta: float = 1.0) -> np.ndarray:
 
 
 def tfim_square(
-    Lx: int, Ly: int | None = None, h: float = 3.0, *, J: float = 1.0, boundary: str = "open"
+    Lx: int, Ly: int | None = None, *, h: float = 3.0, J: float = 1.0, boundary: str = "open"
 ) -> SpinSystem:
     """Transverse-field Ising model on an ``Lx x Ly`` square lattice (Pauli matrices).
 
+    The default ``h = 3`` sits near the 2D critical field ``h_c = 3.04438 J`` (each site has
+    four neighbours, so the ordered phase survives to a larger field than the chain's
+    ``h_c = J``, which is why :func:`~physrnn.spins.chains.tfim_chain` defaults to ``h = 1``).
+
     Args:
-        Lx, Ly: lattice extents (``Ly = Lx`` when omitted); ``N = Lx Ly``.
+        Lx, Ly: lattice extents (``Ly = Lx`` when omitted); ``N = Lx Ly``. Both positional;
+            every other option is keyword-only.
         h: transverse field; ``h_c = 3.04438 J`` in 2D.
         J: coupling, ``J > 0`` ferromagnetic.
         boundary: ``"open"`` or ``"periodic"``.
@@ -100,18 +104,22 @@ def heisenberg_square(
     """Heisenberg antiferromagnet ``H = J sum_<ij> S_i . S_j`` on an ``Lx x Ly`` square lattice.
 
     ``marshall_sign=True`` (default) rotates the Hamiltonian so that its ground state is
-    positive (bipartite lattices only: open, or periodic with even extents).
+    positive (bipartite lattices only: open, or periodic with even extents). The default
+    differs from :func:`j1j2_square` (``False``) because without ``J2`` the lattice is
+    unfrustrated and the rotated ground state is exactly positive.
     """
-    return j1j2_square(Lx, Ly, 0.0, J1=J, boundary=boundary, marshall_sign=marshall_sign)
+    return j1j2_square(Lx, Ly, J2=0.0, J1=J, boundary=boundary, marshall_sign=marshall_sign)
 
 
 def xxz_square(
-    Lx: int, Ly: int | None = None, delta: float = 1.0, *, J: float = 1.0,
+    Lx: int, Ly: int | None = None, *, delta: float = 1.0, J: float = 1.0,
     boundary: str = "open", marshall_sign: bool = True,
 ) -> SpinSystem:
     """XXZ model ``H = J sum_<ij> (Sx Sx + Sy Sy + delta Sz Sz)`` on an ``Lx x Ly`` lattice.
 
-    ``delta = 1`` is :func:`heisenberg_square`; ``marshall_sign`` as there (bipartite only).
+    ``delta = 1`` (keyword-only, like every option after ``Lx, Ly``) is
+    :func:`heisenberg_square`; ``marshall_sign`` as there (default ``True``: the
+    nearest-neighbour square lattice is bipartite and unfrustrated; bipartite only).
     """
     import netket as nk
 
@@ -143,17 +151,22 @@ def _j1j2_operator(hilbert, graph, J1: float, J2: float, marshall: bool):
 
 
 def j1j2_chain(
-    n_sites: int, J2: float = 0.5, *, J1: float = 1.0, boundary: str = "open",
+    n_sites: int, *, J2: float = 0.5, J1: float = 1.0, boundary: str = "open",
     marshall_sign: bool = False,
 ) -> SpinSystem:
     """J1-J2 chain ``H = J1 sum S_i . S_{i+1} + J2 sum S_i . S_{i+2}`` in S units.
 
-    ``J2 = 0.5 J1`` is the Majumdar-Ghosh point (open boundaries, even ``N``:
-    ``E0 = -3 N J1 / 8`` exactly). ``marshall_sign=True`` rotates the ``J1`` bonds only.
+    ``J2 = 0.5 J1`` (the default; keyword-only, like every option) is the Majumdar-Ghosh point
+    (open boundaries, even ``N``: ``E0 = -3 N J1 / 8`` exactly). ``marshall_sign=True``
+    rotates the ``J1`` bonds only. It defaults to ``False``, unlike
+    :func:`~physrnn.spins.chains.xxz_chain` and
+    :func:`~physrnn.spins.chains.heisenberg_chain` (``True``): the ``J2`` bonds frustrate the
+    chain, so the Marshall rule no longer gives the ground state's sign and the unrotated
+    Hamiltonian is the plain starting point (a model with a phase head learns the sign).
     """
     import netket as nk
 
-    _check_chain(n_sites, boundary)
+    check_chain(n_sites, boundary)
     if boundary == "periodic" and n_sites < 5:
         raise SystemDefinitionError(
             f"a periodic J1-J2 chain needs n_sites >= 5 (distinct second neighbours), got "
@@ -170,10 +183,17 @@ def j1j2_chain(
 
 
 def j1j2_square(
-    Lx: int, Ly: int | None = None, J2: float = 0.5, *, J1: float = 1.0,
+    Lx: int, Ly: int | None = None, *, J2: float = 0.5, J1: float = 1.0,
     boundary: str = "open", marshall_sign: bool = False,
 ) -> SpinSystem:
-    """J1-J2 model on an ``Lx x Ly`` square lattice (``J2`` on the plaquette diagonals)."""
+    """J1-J2 model on an ``Lx x Ly`` square lattice (``J2`` on the plaquette diagonals).
+
+    ``Lx, Ly`` are positional (``Ly = Lx`` when omitted); every option is keyword-only. The
+    default ``J2 = 0.5 J1`` is the maximally frustrated point of the square lattice.
+    ``marshall_sign`` defaults to ``False``, unlike :func:`heisenberg_square` (``True``), for
+    the reason given in :func:`j1j2_chain`: with ``J2 != 0`` the Marshall rule is only a
+    starting sign structure, not the exact one.
+    """
     Ly = Lx if Ly is None else Ly
     hilbert, graph = _square(Lx, Ly, boundary, max_neighbor_order=2 if J2 != 0.0 else 1)
     if marshall_sign:

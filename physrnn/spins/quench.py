@@ -144,9 +144,9 @@ class SpinQuench(DynamicalSystem):
             raise SystemDefinitionError(
                 f"spin_quench: n_sites={p.n_sites} exceeds {MAX_SITES} (exact evolution of 2^N "
                 "amplitudes); use a variational method for larger chains")
-        from physrnn.spins.chains import _check_chain
+        from physrnn.spins.base import check_chain
 
-        _check_chain(int(p.n_sites), p.boundary)
+        check_chain(int(p.n_sites), p.boundary)
         if p.initial not in INITIAL_STATES:
             raise SystemDefinitionError(f"spin_quench: initial must be one of {INITIAL_STATES}, "
                                         f"got {p.initial!r}")
@@ -239,11 +239,11 @@ class SpinQuench(DynamicalSystem):
         n = int(p.n_sites)
         if p.model == "tfim":
             h = p.h_initial if which == "initial" else p.h_final
-            spin = tfim_chain(n, float(h), J=float(p.J), boundary=p.boundary)
+            spin = tfim_chain(n, h=float(h), J=float(p.J), boundary=p.boundary)
         else:
             delta = p.delta_initial if which == "initial" else p.delta_final
             # Physical frame: see the module docstring ("No Marshall sign rotation").
-            spin = xxz_chain(n, float(delta), J=float(p.J), boundary=p.boundary,
+            spin = xxz_chain(n, delta=float(delta), J=float(p.J), boundary=p.boundary,
                              marshall_sign=False)
         H = spin.operator.to_sparse().tocsr()
         # Map netket's basis onto physrnn's (identity for netket 3.x; checked, not assumed).

@@ -31,9 +31,11 @@ __all__ = [
     "SystemInfo",
     "DynamicalSystem",
     "register",
+    "register_namespace",
     "get_system",
     "list_systems",
     "REGISTRY",
+    "NAMESPACES",
 ]
 
 Kind = Literal["ode", "sde", "dde", "pde", "quantum"]
@@ -163,6 +165,12 @@ class DynamicalSystem(ABC):
 
 REGISTRY: dict[str, type[DynamicalSystem]] = {}
 
+#: Name prefix -> factory ``f(name, **params) -> DynamicalSystem`` for systems that are built
+#: on demand rather than registered one by one: :func:`get_system` hands ``"prefix:name"`` to
+#: ``NAMESPACES["prefix"](name, **params)``. Filled by :func:`register_namespace`; the dysts
+#: adapter (:mod:`physrnn.systems.dysts_adapter`) registers ``"dysts"``.
+NAMESPACES: dict[str, Callable[..., DynamicalSystem]] = {}
+
 
 def register(cls: type[DynamicalSystem]) -> type[DynamicalSystem]:
     """Class decorator: add a system to :data:`REGISTRY` under ``cls.name``."""
@@ -170,6 +178,23 @@ def register(cls: type[DynamicalSystem]) -> type[DynamicalSystem]:
         raise SystemDefinitionError(f"system name {cls.name!r} registered twice")
     REGISTRY[cls.name] = cls
     return cls
+
+
+def register_namespace(prefix: str, factory: Callable[..., DynamicalSystem]) -> None:
+    """Let :func:`get_system` build ``"prefix:name"`` systems with ``factory(name, **params)``.
+
+    Args:
+        prefix: the part before ``":"``, e.g. ``"dysts"``; non-empty, without ``":"``.
+        factory: builds the system from the part after ``":"`` and the keyword parameters.
+
+    Raises:
+        SystemDefinitionError: a bad prefix, or one already taken by another factory.
+    """
+    if not prefix or ":" in prefix:
+        raise SystemDefinitionError(f"namespace prefix {prefix!r} must be non-empty without ':'")
+    if NAMESPACES.get(prefix, factory) is not factory:
+        raise SystemDefinitionError(f"system namespace {prefix!r} registered twice")
+    NAMESPACES[prefix] = factory
 
 
 def list_systems() -> list[str]:
@@ -181,17 +206,17 @@ def list_systems() -> list[str]:
 def get_system(name: str, **params: Any) -> DynamicalSystem:
     """Instantiate a registered system by name with keyword parameters.
 
-    ``get_system("lorenz63", rho=28.0)``; a name ``"dysts:Lorenz"`` loads a dysts system
+    ``get_system("lorenz63", rho=28.0)``; a name ``"prefix:name"`` whose prefix is in
+    :data:`NAMESPACES` goes to that factory, e.g. ``"dysts:Lorenz"`` loads a dysts system
     through the optional adapter.
 
     Raises:
         SystemDefinitionError: unknown name (listing the known ones) or unknown parameter.
     """
     _load_builtin()
-    if name.startswith("dysts:"):
-        from physrnn.systems.dysts_adapter import dysts_system
-
-        return dysts_system(name.split(":", 1)[1], **params)
+    prefix, sep, rest = name.partition(":")
+    if sep and prefix in NAMESPACES:
+        return NAMESPACES[prefix](rest, **params)
     if name not in REGISTRY:
         raise SystemDefinitionError(
             f"unknown system {name!r}; known: {', '.join(sorted(REGISTRY))}")
@@ -204,14 +229,21 @@ def get_system(name: str, **params: Any) -> DynamicalSystem:
     return cls(replace(cls.Params(), **params))
 
 
+#: The modules whose import registers the built-in systems (and namespaces), by full path.
+BUILTIN_MODULES: tuple[str, ...] = (
+    "physrnn.systems.dynamics", "physrnn.systems.duffing", "physrnn.systems.mechanics",
+    "physrnn.systems.chaos", "physrnn.systems.stochastic", "physrnn.systems.langevin",
+    "physrnn.systems.spatiotemporal", "physrnn.spins.quench", "physrnn.systems.bath",
+    "physrnn.systems.dysts_adapter",
+)
+
+
 def _load_builtin() -> None:
     import importlib
 
-    # the quantum quench is a spin model (physrnn.spins) registered here as a dynamical system
-    for module in ("physrnn.systems.dynamics", "physrnn.systems.mechanics",
-                   "physrnn.systems.chaos", "physrnn.systems.stochastic",
-                   "physrnn.systems.spatiotemporal", "physrnn.spins.quench",
-                   "physrnn.systems.bath"):
+    # the quantum quench is a spin model (physrnn.spins) registered here as a dynamical system;
+    # the dysts adapter registers the "dysts" namespace (dysts itself is imported only on use)
+    for module in BUILTIN_MODULES:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

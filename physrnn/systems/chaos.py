@@ -22,7 +22,7 @@ import numpy as np
 
 from physrnn.errors import SystemDefinitionError
 from physrnn.systems.base import DynamicalSystem, SystemInfo, register
-from physrnn.systems.mechanics import _TWO_PI, _positive, _real
+from physrnn.systems.checks import TWO_PI, positive_param, real_param
 
 __all__ = [
     "Lorenz63Params",
@@ -102,9 +102,9 @@ class Lorenz63(DynamicalSystem):
 
     def validate(self) -> None:
         s, p = self.name, self.params
-        _positive(s, p, "sigma", "Prandtl number")
-        _real(s, p, "rho", "Rayleigh number ratio")
-        _positive(s, p, "beta", "geometric factor")
+        positive_param(s, p, "sigma", "Prandtl number")
+        real_param(s, p, "rho", "Rayleigh number ratio")
+        positive_param(s, p, "beta", "geometric factor")
 
     def info(self) -> SystemInfo:
         lyap = LORENZ63_LYAPUNOV if _is_default(self.params) else None
@@ -179,9 +179,9 @@ class Rossler(DynamicalSystem):
 
     def validate(self) -> None:
         s, p = self.name, self.params
-        _real(s, p, "a", "parameter")
-        _real(s, p, "b", "parameter")
-        _real(s, p, "c", "parameter")
+        real_param(s, p, "a", "parameter")
+        real_param(s, p, "b", "parameter")
+        real_param(s, p, "c", "parameter")
 
     def info(self) -> SystemInfo:
         lyap = ROSSLER_LYAPUNOV if _is_default(self.params) else None
@@ -201,7 +201,7 @@ class Rossler(DynamicalSystem):
 
     def initial_condition(self, rng: np.random.Generator) -> np.ndarray:
         """``(x, y)`` uniform in angle on the annulus ``3 <= r <= 9``, ``z ~ U(0, 0.5)``."""
-        phi = rng.uniform(0.0, _TWO_PI)
+        phi = rng.uniform(0.0, TWO_PI)
         r = rng.uniform(3.0, 9.0)
         return np.array([r * math.cos(phi), r * math.sin(phi), rng.uniform(0.0, 0.5)])
 
@@ -276,7 +276,7 @@ class Lorenz96(DynamicalSystem):
                 f"{self.name}: number of sites J must be >= 4, got J={J}: the coupling "
                 f"(x[i+1] - x[i-2]) x[i-1] needs the neighbours i+1, i-1, i-2 to be distinct "
                 f"sites on the ring")
-        _real(self.name, self.params, "F", "forcing")
+        real_param(self.name, self.params, "F", "forcing")
 
     def info(self) -> SystemInfo:
         p = self.params

@@ -1,9 +1,11 @@
 """Classical deterministic systems (kind ``"ode"``): oscillators, pendula, Kepler, chaotic flows.
 
-This module defines the oscillators (harmonic, damped driven, Duffing). The pendula and the
-Kepler problem live in :mod:`physrnn.systems.mechanics`, the chaotic flows (Lorenz-63,
-Rossler, Lorenz-96) in :mod:`physrnn.systems.chaos`; every public name of both is
-re-exported here, so ``from physrnn.systems.dynamics import ...`` covers all nine systems.
+This module defines the linear oscillators (harmonic, damped driven), both with closed forms.
+The nonlinear Duffing oscillator lives in :mod:`physrnn.systems.duffing`, the pendula and the
+Kepler problem in :mod:`physrnn.systems.mechanics`, the chaotic flows (Lorenz-63, Rossler,
+Lorenz-96) in :mod:`physrnn.systems.chaos`; every public name of the three is re-exported here,
+so ``from physrnn.systems.dynamics import ...`` covers all nine systems. The parameter and
+array checks are those of :mod:`physrnn.systems.checks`.
 
 Every system is three things:
 
@@ -18,7 +20,7 @@ Every system is three things:
 Registry names: ``harmonic``, ``damped_driven``, ``duffing``, ``pendulum``, ``double_pendulum``,
 ``kepler``, ``lorenz63``, ``rossler``, ``lorenz96``.
 
-Conventions shared by every function below and in the two modules above:
+Conventions shared by every function below and in the three modules above:
 
 * ``t`` is a float in the system's time unit (``info().time_unit``).
 * A right-hand side accepts ``y`` of shape ``(n_state,)`` and also ``(n_state, k)`` (the layout
@@ -42,11 +44,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from physrnn.errors import SystemDefinitionError
 from physrnn.systems.base import DynamicalSystem, SystemInfo, register
 from physrnn.systems.chaos import (
     LORENZ63_LYAPUNOV,
@@ -65,18 +65,28 @@ from physrnn.systems.chaos import (
     rossler_jacobian,
     rossler_rhs,
 )
+from physrnn.systems.checks import (
+    TWO_PI,
+    check_t,
+    check_y0,
+    nonnegative_param,
+    positive_param,
+    real_param,
+)
+from physrnn.systems.duffing import (
+    DuffingOscillator,
+    DuffingParams,
+    duffing_energy,
+    duffing_jacobian,
+    duffing_rhs,
+)
 from physrnn.systems.mechanics import (
-    _TWO_PI,
     DoublePendulum,
     DoublePendulumParams,
     Kepler,
     KeplerParams,
     Pendulum,
     PendulumParams,
-    _check_t,
-    _check_y0,
-    _positive,
-    _real,
     double_pendulum_energy,
     double_pendulum_jacobian,
     double_pendulum_normal_mode_frequencies,
@@ -147,13 +157,6 @@ __all__ = [
 ]
 
 
-# =========================================================================== validation
-def _nonnegative(system: str, params: Any, name: str, what: str) -> None:
-    value = _real(system, params, name, what)
-    if value < 0:
-        raise SystemDefinitionError(f"{system}: {what} {name} must be >= 0, got {value!r}")
-
-
 # ============================================================================ harmonic
 @dataclass(frozen=True)
 class HarmonicParams:
@@ -185,8 +188,8 @@ def harmonic_solution(t: np.ndarray, y0: np.ndarray, params: HarmonicParams) -> 
     Returns:
         ``(n_t, 2)`` array of ``(x, v)``.
     """
-    t = _check_t(t)
-    x0, v0 = _check_y0("harmonic", y0, 2)
+    t = check_t(t)
+    x0, v0 = check_y0("harmonic", y0, 2)
     if t.size == 0:
         return np.empty((0, 2))
     w = params.omega
@@ -214,14 +217,14 @@ class HarmonicOscillator(DynamicalSystem):
     Params = HarmonicParams
 
     def validate(self) -> None:
-        _positive(self.name, self.params, "omega", "angular frequency")
+        positive_param(self.name, self.params, "omega", "angular frequency")
 
     def info(self) -> SystemInfo:
         return SystemInfo(
             state_names=("x", "v"),
             state_units=("m", "m/s"),
             time_unit="s",
-            time_scale=_TWO_PI / self.params.omega,
+            time_scale=TWO_PI / self.params.omega,
             time_scale_name="period",
             invariants=("energy",),
             has_solution=True,
@@ -296,8 +299,8 @@ def damped_driven_solution(
     Returns:
         ``(n_t, 2)`` array of ``(x, v)``.
     """
-    t = _check_t(t)
-    x0, v0 = _check_y0("damped_driven", y0, 2)
+    t = check_t(t)
+    x0, v0 = check_y0("damped_driven", y0, 2)
     if t.size == 0:
         return np.empty((0, 2))
     p = params
@@ -357,10 +360,10 @@ class DampedDrivenOscillator(DynamicalSystem):
 
     def validate(self) -> None:
         s, p = self.name, self.params
-        _positive(s, p, "omega0", "natural angular frequency")
-        _nonnegative(s, p, "gamma", "damping rate")
-        _real(s, p, "F", "drive amplitude")
-        _nonnegative(s, p, "Omega", "drive angular frequency")
+        positive_param(s, p, "omega0", "natural angular frequency")
+        nonnegative_param(s, p, "gamma", "damping rate")
+        real_param(s, p, "F", "drive amplitude")
+        nonnegative_param(s, p, "Omega", "drive angular frequency")
 
     def _conservative(self) -> bool:
         return self.params.gamma == 0 and self.params.F == 0
@@ -368,9 +371,9 @@ class DampedDrivenOscillator(DynamicalSystem):
     def info(self) -> SystemInfo:
         p = self.params
         if p.Omega > 0:
-            scale, scale_name = _TWO_PI / p.Omega, "drive period"
+            scale, scale_name = TWO_PI / p.Omega, "drive period"
         else:
-            scale, scale_name = _TWO_PI / p.omega0, "natural period"
+            scale, scale_name = TWO_PI / p.omega0, "natural period"
         return SystemInfo(
             state_names=("x", "v"),
             state_units=("m", "m/s"),
@@ -402,125 +405,3 @@ class DampedDrivenOscillator(DynamicalSystem):
         if not self._conservative():
             return {}
         return {"energy": harmonic_energy(y, HarmonicParams(omega=self.params.omega0))}
-
-
-# ============================================================================== duffing
-@dataclass(frozen=True)
-class DuffingParams:
-    """Duffing oscillator ``x'' + delta x' + alpha x + beta x^3 = gamma cos(omega t)``.
-
-    Defaults are the driven double well (alpha = -1, beta = 1) in its chaotic regime
-    (delta = 0.3, gamma = 0.5, omega = 1.2). Dimensionless.
-
-    Attributes:
-        delta: damping, >= 0.
-        alpha: linear stiffness (negative: double well).
-        beta: cubic stiffness.
-        gamma: drive amplitude.
-        omega: drive angular frequency, >= 0.
-    """
-
-    delta: float = 0.3
-    alpha: float = -1.0
-    beta: float = 1.0
-    gamma: float = 0.5
-    omega: float = 1.2
-
-
-def duffing_rhs(t: float, y: np.ndarray, params: DuffingParams) -> np.ndarray:
-    """``d/dt (x, v) = (v, gamma cos(omega t) - delta v - alpha x - beta x^3)``."""
-    p = params
-    x, v = y[0], y[1]
-    return np.array([v, p.gamma * np.cos(p.omega * t) - p.delta * v - p.alpha * x - p.beta * x**3])
-
-
-def duffing_jacobian(t: float, y: np.ndarray, params: DuffingParams) -> np.ndarray:
-    """``[[0, 1], [-alpha - 3 beta x^2, -delta]]``, shape ``(2, 2)``."""
-    p = params
-    return np.array([[0.0, 1.0], [-p.alpha - 3.0 * p.beta * y[0] ** 2, -p.delta]])
-
-
-def duffing_energy(y: np.ndarray, params: DuffingParams) -> np.ndarray:
-    """``v^2/2 + alpha x^2/2 + beta x^4/4`` of states ``(..., 2)`` -> ``(...)``.
-
-    Conserved only when ``delta = gamma = 0``.
-    """
-    y = np.asarray(y)
-    x, v = y[..., 0], y[..., 1]
-    return 0.5 * v**2 + 0.5 * params.alpha * x**2 + 0.25 * params.beta * x**4
-
-
-@register
-class DuffingOscillator(DynamicalSystem):
-    """Duffing oscillator ``x'' + delta x' + alpha x + beta x^3 = gamma cos(omega t)``.
-
-    State ``(x, v)``, dimensionless, non-autonomous (drive in absolute time). The energy
-    ``v^2/2 + alpha x^2/2 + beta x^4/4`` is an invariant when ``delta = gamma = 0``
-    (:meth:`energy` is available for any parameters). The default parameters give the chaotic
-    driven double well (a Benettin estimate over 2000 time units gives a largest exponent of
-    about 0.10; not a literature value, so ``info()`` leaves it ``None``). Default transient 0
-    for the
-    same drive-phase reason as :class:`DampedDrivenOscillator`.
-
-    G. Duffing, *Erzwungene Schwingungen bei veranderlicher Eigenfrequenz* (Vieweg, 1918);
-    J. Guckenheimer and P. Holmes, *Nonlinear Oscillations, Dynamical Systems, and Bifurcations
-    of Vector Fields* (Springer, 1983), section 2.2.
-    """
-
-    name = "duffing"
-    kind = "ode"
-    Params = DuffingParams
-
-    def validate(self) -> None:
-        s, p = self.name, self.params
-        _nonnegative(s, p, "delta", "damping")
-        _real(s, p, "alpha", "linear stiffness")
-        _real(s, p, "beta", "cubic stiffness")
-        _real(s, p, "gamma", "drive amplitude")
-        _nonnegative(s, p, "omega", "drive angular frequency")
-
-    def _conservative(self) -> bool:
-        return self.params.delta == 0 and self.params.gamma == 0
-
-    def info(self) -> SystemInfo:
-        p = self.params
-        if p.omega > 0 and p.gamma != 0:
-            scale, scale_name = _TWO_PI / p.omega, "drive period"
-        elif p.alpha > 0:
-            scale, scale_name = _TWO_PI / math.sqrt(p.alpha), "small-oscillation period"
-        elif p.alpha < 0 and p.beta > 0:
-            scale, scale_name = _TWO_PI / math.sqrt(-2.0 * p.alpha), \
-                "small-oscillation period in a well"
-        else:
-            scale, scale_name = 1.0, "time unit"
-        return SystemInfo(
-            state_names=("x", "v"),
-            state_units=("1", "1"),
-            time_unit="1",
-            time_scale=scale,
-            time_scale_name=scale_name,
-            invariants=("energy",) if self._conservative() else (),
-            reference="G. Duffing, Erzwungene Schwingungen bei veraenderlicher Eigenfrequenz "
-                      "(Vieweg, 1918); J. Guckenheimer and P. Holmes, Nonlinear Oscillations, "
-                      "Dynamical Systems, and Bifurcations of Vector Fields (Springer, 1983), "
-                      "section 2.2.",
-            default_dt=0.01,
-            default_transient=100.0,
-        )
-
-    def initial_condition(self, rng: np.random.Generator) -> np.ndarray:
-        """``x, v ~ U(-1.5, 1.5)`` (covers both wells of the default double well)."""
-        return rng.uniform(-1.5, 1.5, size=2)
-
-    def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
-        return duffing_rhs(t, y, self.params)
-
-    def jacobian(self, t: float, y: np.ndarray) -> np.ndarray:
-        return duffing_jacobian(t, y, self.params)
-
-    def energy(self, y: np.ndarray) -> np.ndarray:
-        """Energy ``(...)`` of states ``(..., 2)`` whatever the parameters."""
-        return duffing_energy(y, self.params)
-
-    def invariants(self, y: np.ndarray) -> dict[str, np.ndarray]:
-        return {"energy": duffing_energy(y, self.params)} if self._conservative() else {}

@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from physrnn.errors import SystemDefinitionError
-from physrnn.systems.base import DynamicalSystem, SystemInfo
+from physrnn.systems.base import DynamicalSystem, SystemInfo, register_namespace
 
 __all__ = ["dysts_system", "list_dysts_flows", "DystsSystem"]
 
@@ -214,3 +214,7 @@ def dysts_system(name: str, **params: Any) -> DynamicalSystem:
         if isinstance(val, float) and not math.isfinite(val):
             raise SystemDefinitionError(f"dysts:{name}: parameter {key} must be finite")
     return cls(cls.Params(**values))
+
+
+# get_system("dysts:<name>", ...) is routed here; importing this module does not import dysts
+register_namespace("dysts", dysts_system)

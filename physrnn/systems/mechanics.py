@@ -4,8 +4,8 @@ Each system is a frozen parameter dataclass, a pure right-hand side ``f(t, y, pa
 Jacobian, and a registered :class:`~physrnn.systems.base.DynamicalSystem` subclass (registry
 names ``pendulum``, ``double_pendulum``, ``kepler``). The conventions for shapes, closed forms,
 invariants and energies are those of :mod:`physrnn.systems.dynamics`, which re-exports every
-public name of this module. This module also holds the parameter checks and array checks that
-:mod:`physrnn.systems.dynamics` (oscillators) and :mod:`physrnn.systems.chaos` share.
+public name of this module. The parameter and array checks are those of
+:mod:`physrnn.systems.checks`.
 
 Reference: L. D. Landau and E. M. Lifshitz, *Mechanics*, 3rd ed. (Pergamon, 1976).
 """
@@ -13,15 +13,14 @@ Reference: L. D. Landau and E. M. Lifshitz, *Mechanics*, 3rd ed. (Pergamon, 1976
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy.special import ellipj, ellipkinc
 
-from physrnn.errors import SystemDefinitionError
 from physrnn.systems.base import DynamicalSystem, SystemInfo, register
+from physrnn.systems.checks import TWO_PI, check_t, check_y0, positive_param
 
 __all__ = [
     "PendulumParams",
@@ -43,41 +42,6 @@ __all__ = [
     "kepler_invariants",
     "kepler_orbit_state",
 ]
-
-_TWO_PI = 2.0 * math.pi
-
-
-# =========================================================== common (shared validation)
-def _real(system: str, params: Any, name: str, what: str) -> float:
-    """``params.name`` as a float; raise if it is not a finite real number."""
-    value = getattr(params, name)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise SystemDefinitionError(f"{system}: {what} {name} must be a real number, got "
-                                    f"{value!r} ({type(value).__name__})")
-    out = float(value)
-    if not math.isfinite(out):
-        raise SystemDefinitionError(f"{system}: {what} {name} must be finite, got {value!r}")
-    return out
-
-
-def _positive(system: str, params: Any, name: str, what: str) -> None:
-    value = _real(system, params, name, what)
-    if not value > 0:
-        raise SystemDefinitionError(f"{system}: {what} {name} must be > 0, got {value!r}")
-
-
-def _check_y0(system: str, y0: np.ndarray, n_state: int) -> np.ndarray:
-    y0 = np.asarray(y0, dtype=float)
-    if y0.shape != (n_state,):
-        raise ValueError(f"{system}: y0 must have shape ({n_state},), got {y0.shape}")
-    return y0
-
-
-def _check_t(t: np.ndarray) -> np.ndarray:
-    t = np.asarray(t, dtype=float)
-    if t.ndim != 1:
-        raise ValueError(f"t must have shape (n_t,), got {t.shape}")
-    return t
 
 
 # ============================================================================= pendulum
@@ -132,15 +96,15 @@ def pendulum_solution(t: np.ndarray, y0: np.ndarray, params: PendulumParams) -> 
     Returns:
         ``(n_t, 2)`` array of ``(theta, omega)``.
     """
-    t = _check_t(t)
-    theta0, om0 = _check_y0("pendulum", y0, 2)
+    t = check_t(t)
+    theta0, om0 = check_y0("pendulum", y0, 2)
     if t.size == 0:
         return np.empty((0, 2))
     w = math.sqrt(params.g / params.L)
     tau = t - t[0]
-    turns = math.floor((theta0 + math.pi) / _TWO_PI)
-    th = theta0 - _TWO_PI * turns  # in [-pi, pi)
-    offset = _TWO_PI * turns
+    turns = math.floor((theta0 + math.pi) / TWO_PI)
+    th = theta0 - TWO_PI * turns  # in [-pi, pi)
+    offset = TWO_PI * turns
     k2 = math.sin(0.5 * th) ** 2 + (om0 / (2.0 * w)) ** 2
     if k2 == 0.0 or (om0 == 0.0 and math.cos(th) == -1.0):  # resting at an equilibrium
         return np.tile([theta0, om0], (t.size, 1)).astype(float)
@@ -179,15 +143,15 @@ class Pendulum(DynamicalSystem):
     Params = PendulumParams
 
     def validate(self) -> None:
-        _positive(self.name, self.params, "g", "gravitational acceleration")
-        _positive(self.name, self.params, "L", "length")
+        positive_param(self.name, self.params, "g", "gravitational acceleration")
+        positive_param(self.name, self.params, "L", "length")
 
     def info(self) -> SystemInfo:
         return SystemInfo(
             state_names=("theta", "omega"),
             state_units=("rad", "rad/s"),
             time_unit="s",
-            time_scale=_TWO_PI * math.sqrt(self.params.L / self.params.g),
+            time_scale=TWO_PI * math.sqrt(self.params.L / self.params.g),
             time_scale_name="small-oscillation period",
             invariants=("energy",),
             has_solution=True,
@@ -346,11 +310,11 @@ class DoublePendulum(DynamicalSystem):
 
     def validate(self) -> None:
         s, p = self.name, self.params
-        _positive(s, p, "m1", "mass")
-        _positive(s, p, "m2", "mass")
-        _positive(s, p, "L1", "length")
-        _positive(s, p, "L2", "length")
-        _positive(s, p, "g", "gravitational acceleration")
+        positive_param(s, p, "m1", "mass")
+        positive_param(s, p, "m2", "mass")
+        positive_param(s, p, "L1", "length")
+        positive_param(s, p, "L2", "length")
+        positive_param(s, p, "g", "gravitational acceleration")
 
     def info(self) -> SystemInfo:
         slow, _ = double_pendulum_normal_mode_frequencies(self.params)
@@ -358,7 +322,7 @@ class DoublePendulum(DynamicalSystem):
             state_names=("theta1", "theta2", "omega1", "omega2"),
             state_units=("rad", "rad", "rad/s", "rad/s"),
             time_unit="s",
-            time_scale=_TWO_PI / slow,
+            time_scale=TWO_PI / slow,
             time_scale_name="period of the slow small-oscillation normal mode",
             invariants=("energy",),
             reference="Double pendulum; L. D. Landau and E. M. Lifshitz, Mechanics, 3rd ed. "
@@ -478,14 +442,14 @@ class Kepler(DynamicalSystem):
     Params = KeplerParams
 
     def validate(self) -> None:
-        _positive(self.name, self.params, "GM", "gravitational parameter")
+        positive_param(self.name, self.params, "GM", "gravitational parameter")
 
     def info(self) -> SystemInfo:
         return SystemInfo(
             state_names=("x", "y", "vx", "vy"),
             state_units=("1", "1", "1", "1"),
             time_unit="1",
-            time_scale=_TWO_PI / math.sqrt(self.params.GM),
+            time_scale=TWO_PI / math.sqrt(self.params.GM),
             time_scale_name="orbital period at semi-major axis 1",
             invariants=("energy", "angular_momentum", "runge_lenz_x", "runge_lenz_y"),
             reference="Kepler problem; L. D. Landau and E. M. Lifshitz, Mechanics, 3rd ed. "
@@ -497,7 +461,7 @@ class Kepler(DynamicalSystem):
         """A bound orbit with ``a = 1``, ``e ~ U(0, 0.6)``, random phase, orientation, sense."""
         return kepler_orbit_state(
             1.0, rng.uniform(0.0, 0.6), self.params,
-            true_anomaly=rng.uniform(0.0, _TWO_PI), periapsis_angle=rng.uniform(0.0, _TWO_PI),
+            true_anomaly=rng.uniform(0.0, TWO_PI), periapsis_angle=rng.uniform(0.0, TWO_PI),
             clockwise=bool(rng.integers(2)))
 
     def orbit_state(self, a: float, e: float, **kwargs: Any) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 
 from physrnn.errors import SystemDefinitionError
 from physrnn.systems.base import DynamicalSystem, SystemInfo, register
-from physrnn.systems.stochastic import check_times, n_internal_steps
+from physrnn.systems.checks import check_times, n_internal_steps
 
 __all__ = [
     "KuramotoSivashinsky",

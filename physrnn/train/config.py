@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from physrnn.config import RunConfig, _require
+from physrnn.config import RunConfig, require
 
 __all__ = ["DataConfig", "ModelConfig", "TrainConfig", "ReadoutConfig", "EvalConfig",
            "TrainRunConfig"]
@@ -47,13 +47,13 @@ class DataConfig:
     num_workers: int = 0
 
     def __post_init__(self) -> None:
-        _require(bool(self.path) or bool(self.card), "path",
+        require(bool(self.path) or bool(self.card), "path",
                  "give a dataset file (data.path) or a dataset card (data.card)")
-        _require(self.context >= 1, "context", f"must be >= 1, got {self.context}")
-        _require(self.horizon >= 1, "horizon", f"must be >= 1, got {self.horizon}")
-        _require(self.stride >= 1, "stride", f"must be >= 1, got {self.stride}")
-        _require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
-        _require(self.num_workers >= 0, "num_workers", f"must be >= 0, got {self.num_workers}")
+        require(self.context >= 1, "context", f"must be >= 1, got {self.context}")
+        require(self.horizon >= 1, "horizon", f"must be >= 1, got {self.horizon}")
+        require(self.stride >= 1, "stride", f"must be >= 1, got {self.stride}")
+        require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+        require(self.num_workers >= 0, "num_workers", f"must be >= 0, got {self.num_workers}")
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,9 @@ class ModelConfig:
     dtype: Literal["float32", "float64"] = "float32"
 
     def __post_init__(self) -> None:
-        _require(self.hidden_size >= 1, "hidden_size", f"must be >= 1, got {self.hidden_size}")
-        _require(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
-        _require(0.0 <= self.dropout < 1.0, "dropout", f"must be in [0, 1), got {self.dropout}")
+        require(self.hidden_size >= 1, "hidden_size", f"must be >= 1, got {self.hidden_size}")
+        require(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
+        require(0.0 <= self.dropout < 1.0, "dropout", f"must be in [0, 1), got {self.dropout}")
 
 
 @dataclass(frozen=True)
@@ -91,17 +91,17 @@ class TrainConfig:
     amp: bool = False
 
     def __post_init__(self) -> None:
-        _require(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
-        _require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
-        _require(self.lr_final > 0, "lr_final", f"must be > 0, got {self.lr_final}")
-        _require(self.weight_decay >= 0, "weight_decay",
+        require(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
+        require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        require(self.lr_final > 0, "lr_final", f"must be > 0, got {self.lr_final}")
+        require(self.weight_decay >= 0, "weight_decay",
                  f"must be >= 0 (0 = none), got {self.weight_decay}")
-        _require(self.clip_grad_norm >= 0, "clip_grad_norm", "must be >= 0 (0 = off)")
-        _require(self.rollout_k_max >= 1, "rollout_k_max", "must be >= 1")
-        _require(self.rollout_end_epoch >= self.rollout_start_epoch, "rollout_end_epoch",
+        require(self.clip_grad_norm >= 0, "clip_grad_norm", "must be >= 0 (0 = off)")
+        require(self.rollout_k_max >= 1, "rollout_k_max", "must be >= 1")
+        require(self.rollout_end_epoch >= self.rollout_start_epoch, "rollout_end_epoch",
                  "must be >= rollout_start_epoch")
-        _require(self.tbptt >= 0, "tbptt", "must be >= 0 (0 = full BPTT)")
-        _require(self.patience >= 0, "patience", "must be >= 0 (0 = no early stopping)")
+        require(self.tbptt >= 0, "tbptt", "must be >= 0 (0 = full BPTT)")
+        require(self.patience >= 0, "patience", "must be >= 0 (0 = no early stopping)")
 
 
 @dataclass(frozen=True)
@@ -120,9 +120,9 @@ class ReadoutConfig:
     washout: int = 100
 
     def __post_init__(self) -> None:
-        _require(len(self.ridges) >= 1 and all(r >= 0 for r in self.ridges), "ridges",
+        require(len(self.ridges) >= 1 and all(r >= 0 for r in self.ridges), "ridges",
                  f"must be a non-empty list of numbers >= 0, got {self.ridges}")
-        _require(self.washout >= 0, "washout", f"must be >= 0, got {self.washout}")
+        require(self.washout >= 0, "washout", f"must be >= 0, got {self.washout}")
 
 
 @dataclass(frozen=True)
@@ -138,12 +138,12 @@ class EvalConfig:
     free_run_steps: int = 5000
 
     def __post_init__(self) -> None:
-        _require(self.n_test >= 1, "n_test", f"must be >= 1, got {self.n_test}")
-        _require(self.horizon_lyapunov > 0, "horizon_lyapunov", "must be > 0")
-        _require(self.threshold > 0, "threshold", "must be > 0")
-        _require(self.esn_configs >= 1, "esn_configs",
+        require(self.n_test >= 1, "n_test", f"must be >= 1, got {self.n_test}")
+        require(self.horizon_lyapunov > 0, "horizon_lyapunov", "must be > 0")
+        require(self.threshold > 0, "threshold", "must be > 0")
+        require(self.esn_configs >= 1, "esn_configs",
                  f"must be >= 1 (reservoirs tried by the esn baseline), got {self.esn_configs}")
-        _require(self.free_run_steps >= 0, "free_run_steps", "must be >= 0")
+        require(self.free_run_steps >= 0, "free_run_steps", "must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,10 @@ from physrnn.distributed import (  # noqa: F401 - run_on_main re-exported
     is_main,
     rank_seed,
     run_on_main,
+    split_bounds,
 )
+from physrnn.optim import flat_grad
+from physrnn.train.state import initial_rng_state
 
 if TYPE_CHECKING:
     from physrnn.train.loop import Trainer
@@ -97,11 +100,10 @@ def shard_bounds(m: int, rank: int, world_size: int) -> tuple[int, int]:
     """``[lo, hi)`` of part ``rank`` of ``world_size`` contiguous parts of ``m`` windows.
 
     The first ``m % world_size`` parts get ``m // world_size + 1`` windows, the others
-    ``m // world_size`` (zero when ``m < world_size``).
+    ``m // world_size`` (zero when ``m < world_size``):
+    :func:`physrnn.distributed.split_bounds`.
     """
-    base, extra = divmod(int(m), int(world_size))
-    lo = rank * base + min(rank, extra)
-    return lo, lo + base + (1 if rank < extra else 0)
+    return split_bounds(int(m), int(rank), int(world_size))
 
 
 def _rank_blocks(rank: int, world_size: int, blocks: int) -> range:
@@ -109,7 +111,7 @@ def _rank_blocks(rank: int, world_size: int, blocks: int) -> range:
     return range(rank * per, (rank + 1) * per)
 
 
-def share_bounds(m: int, rank: int, world_size: int, blocks: int | None = None
+def share_bounds(m: int, rank: int, world_size: int, *, blocks: int | None = None
                  ) -> tuple[int, int]:
     """``[lo, hi)`` of rank ``rank``'s share of a global batch of ``m`` windows cut into
     ``blocks`` blocks (default ``world_size``; a multiple of it): the union of its blocks
@@ -158,7 +160,7 @@ class ShardedBatchSampler(Sampler[list[int]]):
         # a generator: nothing is drawn from the shuffling generator before the first batch,
         # as with a plain DataLoader (which draws its worker base seed first)
         for batch in self.batch_sampler:
-            lo, hi = share_bounds(len(batch), self.rank, self.world_size, self.blocks)
+            lo, hi = share_bounds(len(batch), self.rank, self.world_size, blocks=self.blocks)
             if hi > lo:
                 yield list(batch[lo:hi])
             elif self.pad:
@@ -175,7 +177,8 @@ class ShardedBatchSampler(Sampler[list[int]]):
 
     def weight(self, index: int) -> int:
         """Number of real windows of this rank in global batch ``index`` (0 for padding)."""
-        lo, hi = share_bounds(self.global_size(index), self.rank, self.world_size, self.blocks)
+        lo, hi = share_bounds(self.global_size(index), self.rank, self.world_size,
+                              blocks=self.blocks)
         return hi - lo
 
 
@@ -215,17 +218,9 @@ def _real_numel(p: torch.Tensor) -> int:
     return p.numel() * (2 if p.is_complex() else 1)
 
 
-def _flat(p: torch.Tensor) -> torch.Tensor:
-    """``p.grad`` as a flat float64 vector (zeros without a gradient; complex as pairs)."""
-    if p.grad is None:
-        return torch.zeros(_real_numel(p), dtype=torch.float64, device=p.device)
-    g = p.grad.detach()
-    return (torch.view_as_real(g) if g.is_complex() else g).reshape(-1).to(torch.float64)
-
-
 def _write_flat(grads: list[torch.Tensor], flat: torch.Tensor) -> None:
     """Copy the flat float64 vector ``flat`` into ``grads`` in order (complex as pairs);
-    the inverse of :func:`_flat`."""
+    the inverse of :func:`physrnn.optim.flat_grad` with ``complex_grads="pairs"``."""
     offset = 0
     for g in grads:
         view = torch.view_as_real(g) if g.is_complex() else g
@@ -285,7 +280,7 @@ class DataParallel:
             raise ValueError("the deterministic mode needs the sharded loader of "
                              "make_data_parallel")
         m = sampler.global_size(index) if sampler is not None else context.shape[0]
-        start = share_bounds(m, rank, world, self.blocks)[0]
+        start = share_bounds(m, rank, world, blocks=self.blocks)[0]
         params = [p for p in trainer.model.parameters() if p.requires_grad]
         rows = []
         for j in _rank_blocks(rank, world, self.blocks):
@@ -299,7 +294,7 @@ class DataParallel:
                 # a fresh copy: the same memory layout whichever rank holds the block
                 c, t = (x[lo - start:hi - start].clone() for x in (context, target))
                 loss = float(trainer.batch_loss(c, t, k, backward=True))
-                row[:-2] = torch.cat([_flat(p) for p in params]) * n_j
+                row[:-2] = flat_grad(params, complex_grads="pairs") * n_j
                 row[-2], row[-1] = loss * n_j, float(n_j)
             rows.append(row)
         table = torch.stack(rows)
@@ -335,13 +330,13 @@ class DataParallel:
         """
         sampler = _sharded(loader)
         w = sampler.weight(index) if sampler is not None else int(n)
-        grads = [p.grad for p in model.parameters() if p.grad is not None]
-        parts = [(torch.view_as_real(g) if g.is_complex() else g).detach().reshape(-1)
-                 .to(torch.float64) for g in grads]
+        with_grad = [p for p in model.parameters() if p.grad is not None]
+        grads = [p.grad for p in with_grad]
         device = grads[0].device if grads else torch.device("cpu")
         stats = torch.tensor([loss * w if w else 0.0, float(w)], dtype=torch.float64,
                              device=device)
-        flat = torch.cat(parts + [stats]) if parts else stats
+        flat = (torch.cat([flat_grad(with_grad, complex_grads="pairs"), stats]) if grads
+                else stats)
         if w != 1:
             flat[:-2] *= w
         flat = all_reduce_sum(flat)
@@ -384,13 +379,9 @@ def make_data_parallel(trainer: Trainer, train_loader: DataLoader,
         if deterministic:
             trainer.parallel = DataParallel(deterministic=True, blocks=blocks)
         return train_loader, val_loader
-    from physrnn.train.loop import _derived_seed
-
     rank = get_rank()
-    if rank > 0:
-        g = torch.Generator()
-        g.manual_seed(_derived_seed(rank_seed(trainer.seed, rank), 0))
-        trainer._rng_state = g.get_state()
+    if rank > 0:  # the stream a trainer with seed rank_seed(seed, rank) would start from
+        trainer.rng.set_state(initial_rng_state(rank_seed(trainer.seed, rank)))
     broadcast_tensors(list(trainer.model.state_dict().values()))  # rank 0's weights
     trainer.parallel = DataParallel(deterministic=deterministic, blocks=blocks)
     blocks = trainer.parallel.blocks
@@ -421,10 +412,7 @@ def rank_rng_states(trainer: Trainer) -> dict[str, Any]:
     ``{}`` in a one-process run (whose checkpoint stays as it always was)."""
     if not is_distributed():
         return {}
-    mine = {"rng_state": trainer._rng_state.clone(),
-            "cuda_rng_state": None if trainer._cuda_rng_state is None
-            else trainer._cuda_rng_state.clone()}
-    return {"rank_rng_states": _all_gather_object(mine)}
+    return {"rank_rng_states": _all_gather_object(trainer.rng.state())}
 
 
 def restore_rank_rng(trainer: Trainer, checkpoint: dict[str, Any]) -> None:
@@ -438,6 +426,4 @@ def restore_rank_rng(trainer: Trainer, checkpoint: dict[str, Any]) -> None:
         raise DistributedError(f"the checkpoint holds RNG states of {len(states)} ranks; this is "
                                f"rank {rank}")
     s = states[rank]
-    trainer._rng_state = s["rng_state"].clone().cpu()
-    if s.get("cuda_rng_state") is not None and trainer.device.type == "cuda":
-        trainer._cuda_rng_state = s["cuda_rng_state"].clone().cpu()
+    trainer.rng.set_state(s["rng_state"], s.get("cuda_rng_state"))

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from physrnn.errors import NonFiniteError
+from physrnn.metrics.forecast import valid_steps
 from physrnn.nn.recurrent import RecurrentForecaster, n_readout_features, readout_features
 
 __all__ = ["ReadoutFit", "fit_readout", "select_readout", "readout_system"]
@@ -190,14 +191,6 @@ def fit_readout(
                                                     fac.n_features, int(washout))
 
 
-def _valid_steps(pred: np.ndarray, truth: np.ndarray, threshold: float) -> np.ndarray:
-    """Per window, the number of leading steps with NRMSE (sigma = 1) <= threshold."""
-    with np.errstate(over="ignore", invalid="ignore"):    # a diverged candidate just fails
-        err = np.sqrt(np.mean((pred - truth) ** 2, axis=-1))
-    bad = ~(err <= threshold)                      # NaN counts as failed
-    return np.where(bad.any(axis=1), bad.argmax(axis=1), err.shape[1]).astype(float)
-
-
 def select_readout(
     model: RecurrentForecaster,
     train: Any,
@@ -238,7 +231,7 @@ def select_readout(
         cand = _fitted_copy(work, w, dtype)
         with torch.no_grad():
             pred = cand.rollout(ctx.to(dtype), truth.shape[1]).double().numpy()
-        steps = _valid_steps(pred, truth, threshold)
+        steps = valid_steps(pred, truth, threshold=threshold)
         score = (float(np.median(steps)), float(np.mean(steps)))
         table.append({"ridge": ridge, "one_step_rmse": rmse, "val_median_steps": score[0],
                       "val_mean_steps": score[1]})

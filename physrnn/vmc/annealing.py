@@ -13,7 +13,8 @@ Gradient. With ``O = d log psi / d theta`` (real parameters) ``d log p = 2 Re O`
     dF/dtheta = 2 Re <O^* (F_loc - <F_loc>)>,
 
 the same form as the energy gradient with ``E_loc`` replaced by ``F_loc`` (Hibat-Allah et al.,
-Nat. Mach. Intell. 3, 952 (2021)). :func:`annealed_surrogate` is the matching loss, and SR
+Nat. Mach. Intell. 3, 952 (2021)). :func:`annealed_surrogate` is the matching loss and
+:func:`free_energy_local` the local estimator (both in :mod:`physrnn.vmc.free_energy`), and SR
 (:mod:`physrnn.vmc.sr`) takes ``F_loc`` in place of ``E_loc``.
 
 Schedule: ``T = T0`` for ``n_warmup`` steps, then down to ``T_final`` over ``n_anneal`` steps
@@ -28,7 +29,10 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["AnnealingSchedule", "annealed_surrogate", "free_energy_local"]
+from physrnn.vmc.driver import VMC
+from physrnn.vmc.free_energy import annealed_surrogate, free_energy_local
+
+__all__ = ["AnnealingSchedule", "annealed_surrogate", "annealed_vmc", "free_energy_local"]
 
 
 @dataclass(frozen=True)
@@ -87,59 +91,6 @@ class AnnealingSchedule:
                      / (1.0 - self.exp_floor))
 
 
-def free_energy_local(e_loc: torch.Tensor, log_prob: torch.Tensor, T: float) -> torch.Tensor:
-    """``F_loc(s) = E_loc(s) + T log |psi(s)|^2``, shape ``(batch,)``, detached.
-
-    ``e_loc`` ``(batch,)`` real or complex (energy units), ``log_prob`` ``(batch,)`` the exact
-    ``log |psi|^2`` of the samples, ``T >= 0`` in energy units. Its sample mean estimates
-    ``F = <E> - T S``.
-    """
-    if T < 0 or not math.isfinite(T):
-        raise ValueError(f"T must be finite and >= 0, got {T}")
-    if e_loc.shape != log_prob.shape:
-        raise ValueError(f"e_loc {tuple(e_loc.shape)} and log_prob {tuple(log_prob.shape)} "
-                         "must have the same shape")
-    wide = torch.complex128 if e_loc.is_complex() else torch.float64
-    return (e_loc.detach().to(wide) + T * log_prob.detach().to(torch.float64)).to(wide)
-
-
-def annealed_surrogate(
-    log_psi: torch.Tensor,
-    e_loc: torch.Tensor,
-    log_prob: torch.Tensor,
-    T: float,
-    *,
-    weights: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Scalar loss whose gradient is the free-energy gradient ``dF/dtheta``.
-
-    ``2 Re mean(conj(log psi) (F_loc - mean F_loc))`` with ``F_loc`` detached; ``T = 0`` is the
-    energy surrogate of :class:`physrnn.vmc.VMC`.
-
-    Args:
-        log_psi: ``(batch,)`` ``log psi`` of the samples, with the autograd graph.
-        e_loc: ``(batch,)`` local energies.
-        log_prob: ``(batch,)`` ``log |psi|^2`` of the samples (detached here).
-        T: temperature ``>= 0``, energy units.
-        weights: optional ``(batch,)`` probabilities replacing the uniform sample mean (e.g.
-            ``p(s)`` over all configurations for an exact expectation); must sum to 1.
-
-    Returns:
-        A 0-d float64 tensor.
-    """
-    f_loc = free_energy_local(e_loc, log_prob, T)
-    if weights is None:
-        weights = torch.full(f_loc.shape, 1.0 / f_loc.shape[0], dtype=torch.float64,
-                             device=f_loc.device)
-    w = weights.detach().to(torch.float64)
-    centred = f_loc - (w * f_loc).sum()
-    if log_psi.is_complex():
-        terms = (torch.conj(log_psi.to(torch.complex128)) * centred).real
-    else:
-        terms = log_psi.to(torch.float64) * centred.real
-    return 2.0 * (w * terms).sum()
-
-
 def annealed_vmc(
     model: torch.nn.Module,
     operator: object,
@@ -164,8 +115,6 @@ def annealed_vmc(
     Returns:
         Per step ``(T, <E_loc>, <F_loc>)`` of the samples drawn before the update.
     """
-    from physrnn.vmc.driver import VMC
-
     vmc = VMC(operator, model, n_samples=n_samples, optimizer=optimizer, seed=seed,
               annealing=schedule)
     out = []

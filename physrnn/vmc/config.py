@@ -1,10 +1,27 @@
-"""The ``[system]``, ``[wavefunction]`` and ``[vmc]`` sections of a VMC run config.
+"""Config of a VMC run (``physrnn vmc``): :class:`VMCRunConfig` and its sections.
 
-Re-exported by :mod:`physrnn.config` (import them from there). Each section validates its own
-keys in ``__post_init__``; :func:`check_vmc_sections` checks the combinations that involve two
-sections (for example a 2D wavefunction on a chain) and is called by
-:class:`physrnn.config.VMCRunConfig`. Every rejection is a :class:`ConfigError` whose message
-names the key; :func:`physrnn.config.from_dict` adds the file and the section.
+The ``[system]``, ``[wavefunction]`` and ``[vmc]`` sections, with the shared ``[run]``
+(:class:`physrnn.config.RunConfig`). Each section validates its own keys in
+``__post_init__``; :func:`check_vmc_sections` checks the combinations that involve two
+sections (for example a 2D wavefunction on a chain) and is called by :class:`VMCRunConfig`.
+Every rejection is a :class:`ConfigError` whose message names the key;
+:func:`physrnn.config.from_dict` adds the file and the section. Load a file with::
+
+    from physrnn.vmc.config import load_vmc_config
+    config = load_vmc_config("examples/tfim_chain_periodic.toml", overrides=["vmc.lr=3e-3"])
+
+Example file (every key optional; defaults are the quickstart run)::
+
+    [system]
+    model = "tfim"          # "tfim", "heisenberg", "xxz", "j1j2"
+    lattice = "chain"       # "chain" (n_sites), "square" (Lx, Ly)
+    n_sites = 20
+    boundary = "open"       # "open", "periodic"
+    h = 1.0
+
+    [vmc]
+    n_steps = 1000
+    n_samples = 512
 
 Lattices (``[system]``):
 
@@ -22,31 +39,19 @@ coupling: ``i, i+2`` on the chain, the plaquette diagonals on the square); see
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
-from physrnn.errors import ConfigError
+from physrnn.config import RunConfig, load_config, require
 
-__all__ = ["SystemConfig", "WavefunctionConfig", "VMCConfig", "check_vmc_sections"]
+__all__ = ["SystemConfig", "WavefunctionConfig", "VMCConfig", "VMCRunConfig",
+           "check_vmc_sections", "load_vmc_config"]
 
 #: Models whose Hamiltonian conserves the total ``S^z`` and has a Marshall sign rule.
 _EXCHANGE_MODELS = ("heisenberg", "xxz", "j1j2")
 #: The chain length of the defaults; replaced by ``Lx * Ly`` for square lattices.
 _DEFAULT_N_SITES = 20
-
-
-class _FieldError(ConfigError):
-    """A value rejected by its section; re-raised by ``from_dict`` with file and section."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"key '{key}': {message}")
-        self.key = key
-        self.message = message
-
-
-def _require(ok: bool, key: str, message: str) -> None:
-    if not ok:
-        raise _FieldError(key, message)
 
 
 @dataclass(frozen=True)
@@ -82,13 +87,13 @@ class SystemConfig:
     def __post_init__(self) -> None:
         periodic = self.boundary == "periodic"
         if self.lattice == "chain":
-            _require(self.n_sites >= 2, "n_sites", f"must be >= 2, got {self.n_sites}")
+            require(self.n_sites >= 2, "n_sites", f"must be >= 2, got {self.n_sites}")
             for key in ("Lx", "Ly"):
-                _require(getattr(self, key) == 0, key, "is only used with lattice = 'square' "
+                require(getattr(self, key) == 0, key, "is only used with lattice = 'square' "
                          "(the chain length is n_sites); remove it")
-            _require(not periodic or self.n_sites >= 3, "n_sites",
+            require(not periodic or self.n_sites >= 3, "n_sites",
                      f"a periodic chain needs n_sites >= 3, got {self.n_sites}")
-            _require(not (periodic and self.model == "j1j2") or self.n_sites >= 5, "n_sites",
+            require(not (periodic and self.model == "j1j2") or self.n_sites >= 5, "n_sites",
                      f"a periodic J1-J2 chain needs n_sites >= 5 (distinct second "
                      f"neighbours), got {self.n_sites}")
             extents = (self.n_sites,)
@@ -96,21 +101,21 @@ class SystemConfig:
             low = 3 if periodic else 2
             for key in ("Lx", "Ly"):
                 v = getattr(self, key)
-                _require(v >= low, key, f"lattice = 'square' with {self.boundary} boundaries "
+                require(v >= low, key, f"lattice = 'square' with {self.boundary} boundaries "
                          f"needs {key} >= {low}, got {v}" + (" (a periodic extent of 2 is the "
                                                               "open one)" if v == 2 else ""))
             n = self.Lx * self.Ly
-            _require(self.n_sites in (n, _DEFAULT_N_SITES), "n_sites",
+            require(self.n_sites in (n, _DEFAULT_N_SITES), "n_sites",
                      f"is Lx * Ly = {n} for a {self.Lx}x{self.Ly} square lattice, got "
                      f"{self.n_sites}; leave n_sites out")
             object.__setattr__(self, "n_sites", n)
             extents = (self.Lx, self.Ly)
-        _require(self.J2 == 0.0 or self.model == "j1j2", "J2",
+        require(self.J2 == 0.0 or self.model == "j1j2", "J2",
                  f"is only used by model = 'j1j2' (got J2 = {self.J2} with model = "
                  f"{self.model!r})")
         if self.marshall_sign and self.model in _EXCHANGE_MODELS:
             odd = [v for v in extents if v % 2 == 1]
-            _require(not (periodic and odd), "marshall_sign",
+            require(not (periodic and odd), "marshall_sign",
                      f"the Marshall sign rule needs a bipartite lattice; periodic boundaries "
                      f"with an odd extent ({odd[0] if odd else 0}) are not bipartite (set "
                      "marshall_sign = false or use even extents)")
@@ -167,32 +172,32 @@ class WavefunctionConfig:
     momentum: list[int] | None = None
 
     def __post_init__(self) -> None:
-        _require(self.hidden_size >= 1, "hidden_size", f"must be >= 1, got {self.hidden_size}")
-        _require(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
+        require(self.hidden_size >= 1, "hidden_size", f"must be >= 1, got {self.hidden_size}")
+        require(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
         two_d = self.kind == "rnn2d"
-        _require(self.cell != "tensor_gru" or two_d, "cell",
+        require(self.cell != "tensor_gru" or two_d, "cell",
                  "'tensor_gru' is a 2D cell: set kind = 'rnn2d' or use gru, lstm or rnn")
-        _require(self.cell != "lstm" or not two_d, "cell",
+        require(self.cell != "lstm" or not two_d, "cell",
                  "'lstm' is a 1D cell: kind = 'rnn2d' takes gru, rnn or tensor_gru")
-        _require(self.n_layers == 1 or not two_d, "n_layers",
+        require(self.n_layers == 1 or not two_d, "n_layers",
                  f"kind = 'rnn2d' has one recurrent layer, got {self.n_layers}")
-        _require(not self.marshall_sign or two_d, "marshall_sign",
+        require(not self.marshall_sign or two_d, "marshall_sign",
                  "kind = 'rnn1d' has no Marshall phase; rotate the Hamiltonian instead "
                  "(system.marshall_sign = true)")
-        _require(self.magnetisation is None or two_d, "magnetisation",
+        require(self.magnetisation is None or two_d, "magnetisation",
                  "fixed-magnetisation (U(1)) sampling is implemented by kind = 'rnn2d' only; "
                  "rnn1d samples every sector (remove magnetisation)")
-        _require(self.irrep == "A1" or self.symmetry in ("point", "space"), "irrep",
+        require(self.irrep == "A1" or self.symmetry in ("point", "space"), "irrep",
                  f"{self.irrep!r} is an irrep of the point group: needs symmetry = 'point' "
                  f"or 'space', got symmetry = {self.symmetry!r}")
-        _require(self.momentum is None or self.symmetry == "translations", "momentum",
+        require(self.momentum is None or self.symmetry == "translations", "momentum",
                  f"a crystal momentum needs symmetry = 'translations', got symmetry = "
                  f"{self.symmetry!r}")
-        _require(self.flip_character in (1, -1), "flip_character",
+        require(self.flip_character in (1, -1), "flip_character",
                  f"must be 1 or -1, got {self.flip_character}")
-        _require(self.flip_character == 1 or self.spin_flip, "flip_character",
+        require(self.flip_character == 1 or self.spin_flip, "flip_character",
                  "-1 needs spin_flip = true")
-        _require(not self.spin_flip or self.magnetisation in (None, 0), "spin_flip",
+        require(not self.spin_flip or self.magnetisation in (None, 0), "spin_flip",
                  f"the spin flip maps magnetisation {self.magnetisation} to "
                  f"{-(self.magnetisation or 0)}: it is a symmetry of the M = 0 sector only")
 
@@ -247,32 +252,32 @@ class VMCConfig:
     blocks: int = 0
 
     def __post_init__(self) -> None:
-        _require(self.n_steps >= 1, "n_steps", f"must be >= 1, got {self.n_steps}")
-        _require(self.n_samples >= 2, "n_samples", f"must be >= 2, got {self.n_samples}")
-        _require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
-        _require(self.lr_final > 0, "lr_final", f"must be > 0, got {self.lr_final}")
-        _require(self.final_samples >= 2, "final_samples",
+        require(self.n_steps >= 1, "n_steps", f"must be >= 1, got {self.n_steps}")
+        require(self.n_samples >= 2, "n_samples", f"must be >= 2, got {self.n_samples}")
+        require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        require(self.lr_final > 0, "lr_final", f"must be > 0, got {self.lr_final}")
+        require(self.final_samples >= 2, "final_samples",
                  f"must be >= 2, got {self.final_samples}")
-        _require(self.chunk_size >= 1, "chunk_size", f"must be >= 1, got {self.chunk_size}")
-        _require(self.sr_shift >= 0, "sr_shift", f"must be >= 0, got {self.sr_shift}")
-        _require(self.sr_shift_rel >= 0, "sr_shift_rel", f"must be >= 0, got {self.sr_shift_rel}")
-        _require(self.sr_shift_rel == 0 or self.sr != "minsr", "sr_shift_rel",
+        require(self.chunk_size >= 1, "chunk_size", f"must be >= 1, got {self.chunk_size}")
+        require(self.sr_shift >= 0, "sr_shift", f"must be >= 0, got {self.sr_shift}")
+        require(self.sr_shift_rel >= 0, "sr_shift_rel", f"must be >= 0, got {self.sr_shift_rel}")
+        require(self.sr_shift_rel == 0 or self.sr != "minsr", "sr_shift_rel",
                  "a relative shift needs the parameter-space solve (sr = 'sr'), not minsr")
-        _require(self.sr_max_norm >= 0, "sr_max_norm",
+        require(self.sr_max_norm >= 0, "sr_max_norm",
                  f"must be >= 0 (0: no clipping), got {self.sr_max_norm}")
-        _require(self.T0 > 0, "T0", f"must be > 0, got {self.T0}")
-        _require(self.annealing_warmup >= 0, "annealing_warmup",
+        require(self.T0 > 0, "T0", f"must be > 0, got {self.T0}")
+        require(self.annealing_warmup >= 0, "annealing_warmup",
                  f"must be >= 0, got {self.annealing_warmup}")
-        _require(self.annealing_steps >= 1, "annealing_steps",
+        require(self.annealing_steps >= 1, "annealing_steps",
                  f"must be >= 1, got {self.annealing_steps}")
-        _require(self.blocks >= 0, "blocks", f"must be >= 0 (0: one per process), got "
+        require(self.blocks >= 0, "blocks", f"must be >= 0 (0: one per process), got "
                  f"{self.blocks}")
-        _require(self.blocks == 0 or self.deterministic, "blocks",
+        require(self.blocks == 0 or self.deterministic, "blocks",
                  "blocks is a setting of the deterministic mode: set deterministic = true")
-        _require(self.blocks <= self.n_samples, "blocks",
+        require(self.blocks <= self.n_samples, "blocks",
                  f"more blocks ({self.blocks}) than samples per step ({self.n_samples})")
         end = self.annealing_warmup + self.annealing_steps
-        _require(self.annealing == "none" or end <= self.n_steps, "annealing_steps",
+        require(self.annealing == "none" or end <= self.n_steps, "annealing_steps",
                  f"the temperature reaches 0 after annealing_warmup + annealing_steps = {end} "
                  f"steps, but the run has n_steps = {self.n_steps}")
 
@@ -281,41 +286,69 @@ def check_vmc_sections(system: SystemConfig, wavefunction: WavefunctionConfig) -
     """Reject wavefunction settings that the system cannot take (keys ``section.key``).
 
     Raises:
-        ConfigError: (a ``_FieldError`` naming ``wavefunction.<key>``).
+        ConfigError: (a :class:`physrnn.config.FieldError` naming
+            ``wavefunction.<key>``).
     """
     wf, key = wavefunction, "wavefunction."
     square = system.lattice == "square"
-    _require(wf.kind != "rnn2d" or square, key + "kind",
+    require(wf.kind != "rnn2d" or square, key + "kind",
              "'rnn2d' needs system.lattice = 'square' (use kind = 'rnn1d' on a chain)")
     if wf.magnetisation is not None:
         m, n = wf.magnetisation, system.n_sites
-        _require(system.model in _EXCHANGE_MODELS, key + "magnetisation",
+        require(system.model in _EXCHANGE_MODELS, key + "magnetisation",
                  f"model {system.model!r} does not conserve the total S^z; a fixed sector "
                  "needs heisenberg, xxz or j1j2")
-        _require(abs(m) <= n and (n + m) % 2 == 0, key + "magnetisation",
+        require(abs(m) <= n and (n + m) % 2 == 0, key + "magnetisation",
                  f"M = n_up - n_down = {m} is impossible on N = {n} sites (need |M| <= N and "
                  "M of the parity of N)")
     if wf.marshall_sign:
-        _require(system.model in _EXCHANGE_MODELS, key + "marshall_sign",
+        require(system.model in _EXCHANGE_MODELS, key + "marshall_sign",
                  f"the Marshall sign is for antiferromagnets (heisenberg, xxz, j1j2), not "
                  f"{system.model!r}")
-        _require(not system.marshall_sign, key + "marshall_sign",
+        require(not system.marshall_sign, key + "marshall_sign",
                  "the Hamiltonian is already Marshall-rotated (system.marshall_sign = true); "
                  "the two signs would cancel: set one of them to false")
-        _require(system.is_bipartite, key + "marshall_sign",
+        require(system.is_bipartite, key + "marshall_sign",
                  "the Marshall sign rule needs a bipartite lattice (periodic extents must be "
                  "even)")
     periodic = system.boundary == "periodic"
     if wf.symmetry in ("translations", "space"):
-        _require(periodic, key + "symmetry",
+        require(periodic, key + "symmetry",
                  f"{wf.symmetry!r} needs system.boundary = 'periodic' (an open lattice has no "
                  "translation symmetry)")
     if wf.momentum is not None:
         axes = 2 if square else 1
-        _require(len(wf.momentum) == axes, key + "momentum",
+        require(len(wf.momentum) == axes, key + "momentum",
                  f"needs {axes} integer(s), one per axis of the {system.lattice}, got "
                  f"{wf.momentum}")
     if wf.symmetry in ("point", "space"):
-        _require(square, key + "symmetry",
+        require(square, key + "symmetry",
                  f"{wf.symmetry!r} is implemented for system.lattice = 'square' only")
 
+
+@dataclass(frozen=True)
+class VMCRunConfig:
+    """Everything a ``physrnn vmc`` run needs; stored in full in every record."""
+
+    system: SystemConfig = field(default_factory=SystemConfig)
+    wavefunction: WavefunctionConfig = field(default_factory=WavefunctionConfig)
+    vmc: VMCConfig = field(default_factory=VMCConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def __post_init__(self) -> None:
+        check_vmc_sections(self.system, self.wavefunction)
+
+
+def load_vmc_config(path: str | Path | None = None, *,
+                    overrides: list[str] | None = None) -> VMCRunConfig:
+    """Load a VMC run config strictly: :func:`physrnn.config.load_config` of
+    :class:`VMCRunConfig`.
+
+    Args:
+        path: TOML file; ``None`` starts from the defaults (the quickstart run).
+        overrides: ``["section.key=value", ...]``, applied after the file.
+
+    Raises:
+        ConfigError: unreadable file, TOML syntax error, unknown key or wrong type (named).
+    """
+    return load_config(path, cls=VMCRunConfig, overrides=overrides)

@@ -35,6 +35,8 @@ from tqdm.auto import tqdm
 
 from physrnn.distributed import DistributedError, is_main
 from physrnn.errors import NonFiniteError
+from physrnn.optim import make_optimizer
+from physrnn.seeding import derive_seed
 from physrnn.vmc import parallel
 from physrnn.vmc.estimators import (
     MEMORY_FRACTION,
@@ -43,9 +45,12 @@ from physrnn.vmc.estimators import (
     energy_stats,
     local_energies,
 )
+from physrnn.vmc.free_energy import free_energy_local
 from physrnn.vmc.operators import ConnectedOperator
+from physrnn.vmc.sr import apply_direction
 from physrnn.wavefunctions.base import AutoregressiveWavefunction
 
+# make_optimizer lives in physrnn.optim; it is re-exported here for existing imports.
 __all__ = ["VMC", "StepRecord", "make_optimizer"]
 
 log = logging.getLogger(__name__)
@@ -72,43 +77,6 @@ class StepRecord:
     lr: float
     grad_norm: float
     time_s: float
-
-
-def make_optimizer(
-    model: torch.nn.Module,
-    *,
-    lr: float = 1e-2,
-    schedule: str = "constant",
-    n_steps: int = 1000,
-    lr_final: float = 1e-4,
-    optimizer: str = "adam",
-) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
-    """Adam (or plain SGD) with a learning-rate schedule over ``n_steps``.
-
-    Args:
-        schedule: ``"constant"``, ``"cosine"`` (cosine decay from ``lr`` to ``lr_final``) or
-            ``"exponential"`` (geometric decay from ``lr`` to ``lr_final``).
-        optimizer: ``"adam"`` or ``"sgd"`` (no momentum: with SR, imaginary-time steps of
-            size ``lr``).
-    """
-    if optimizer == "adam":
-        opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    elif optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=lr)
-    else:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose 'adam' or 'sgd'")
-    if schedule == "constant":
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-    elif schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(n_steps, 1),
-                                                           eta_min=lr_final)
-    elif schedule == "exponential":
-        gamma = (lr_final / lr) ** (1.0 / max(n_steps, 1))
-        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=gamma)
-    else:
-        raise ValueError(f"unknown learning-rate schedule {schedule!r}; "
-                         "choose 'constant', 'cosine' or 'exponential'")
-    return opt, sched
 
 
 class VMC:
@@ -252,7 +220,7 @@ class VMC:
 
     def _gradient(self) -> EnergyStats:
         """One process: sample, local energies, gradient (or SR direction) into ``p.grad``."""
-        s, cache = self._sample(self.n_samples, self.generator)
+        s, cache = self.sample(self.n_samples, self.generator)
         log_psi_s = None
         if self.method == "scratch" or not self.model.supports_prefix:
             log_psi_s = self.model.log_psi_chunked(s, self.chunk_size or 8192)
@@ -265,12 +233,10 @@ class VMC:
         target = self._annealed(s, e_loc, log_psi_s)
         self.optimizer.zero_grad(set_to_none=True)
         if self.sr is not None:
-            from physrnn.vmc.sr import apply_direction
-
             delta, _ = self.sr.direction(self.model, s, target)
             apply_direction(self.model, delta)
         else:
-            self._surrogate_backward(s, target - target.mean())
+            self.surrogate_backward(s, target - target.mean())
         return stats
 
     def _annealed(self, s: torch.Tensor, e_loc: torch.Tensor,
@@ -282,20 +248,25 @@ class VMC:
         if self.temperature <= 0.0:
             self.free_energy = float(e_loc.real.mean())
             return e_loc
-        from physrnn.vmc.annealing import free_energy_local
-
         if log_psi_s is None:
             log_psi_s = self.model.log_psi_chunked(s, self.chunk_size or 8192)
         target = free_energy_local(e_loc, 2.0 * log_psi_s.real.double(), self.temperature)
         self.free_energy = float(target.real.mean())
         return target
 
-    def _surrogate_backward(self, s: torch.Tensor, centred: torch.Tensor,
-                            n_total: int | None = None) -> None:
-        """Gradient of ``2 Re sum(conj(log psi) centred) / n_total``, one chunk of samples at a
-        time (memory ``O(chunk N d_h)``); accumulated into ``p.grad``.
+    def surrogate_backward(self, s: torch.Tensor, centred: torch.Tensor, *,
+                           n_total: int | None = None) -> None:
+        """Back-propagate the surrogate loss ``2 Re sum(conj(log psi(s)) centred) / n_total``.
 
-        ``s`` ``(n, N)``, ``centred`` ``(n,)``; ``n_total`` defaults to ``n`` (the mean).
+        One chunk of ``grad_chunk_size`` samples at a time (memory ``O(chunk N d_h)``); the
+        gradients are accumulated into ``p.grad`` (not zeroed first). With ``centred = E_loc -
+        <E_loc>`` (detached) this is the energy gradient; :mod:`physrnn.vmc.parallel` calls it
+        per block with the mean over all ranks' samples and ``n_total`` their count.
+
+        Args:
+            s: ``(n, N)`` configurations.
+            centred: ``(n,)`` centred local (free) energies, energy units, detached.
+            n_total: the divisor; default ``n`` (the sample mean).
         """
         n = s.shape[0] if n_total is None else int(n_total)
         per_chunk = self.grad_chunk_size or max(1, GRAD_ROWS // self.model.n_sites)
@@ -308,8 +279,15 @@ class VMC:
                 surrogate = log_psi.to(torch.float64) * c.real
             (2.0 * surrogate.sum() / n).backward()
 
-    def _sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, Any]:
-        """Exact samples, with the model's prefix cache when it is used and fits in memory."""
+    def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, Any]:
+        """``n`` exact samples of ``|psi|^2`` drawn with ``generator``, and the model's prefix
+        cache when it is used (``method`` is not ``"scratch"`` and the model supports it) and
+        fits in memory (else ``None``).
+
+        Returns:
+            ``(s, cache)``: ``s`` ``(n, N)`` configurations, ``cache`` for
+            :func:`~physrnn.vmc.estimators.local_energies` or ``None``.
+        """
         model = self.model
         if self.method != "scratch" and model.supports_prefix:
             need = n * model.cache_nbytes_per_sample()
@@ -378,15 +356,14 @@ class VMC:
         (every rank must call it) and the statistics are those of all ranks' samples.
         """
         if self.layout is not None:
-            return parallel.estimate(self, n_samples, batch_size)
+            return parallel.estimate(self, n_samples, batch_size=batch_size)
         gen = torch.Generator(device=self.model.device)
-        seed = np.random.SeedSequence([self.seed, self.step_count, 1]).generate_state(1)[0]
-        gen.manual_seed(int(seed))
+        gen.manual_seed(derive_seed(self.seed, self.step_count, 1, bits=32))
         chunks = []
         remaining = n_samples
         while remaining > 0:
             b = min(batch_size, remaining)
-            s, cache = self._sample(b, gen)
+            s, cache = self.sample(b, gen)
             chunks.append(local_energies(self.model, self.operator, s, cache=cache,
                                          chunk_size=self.chunk_size, method=self.method))
             remaining -= b

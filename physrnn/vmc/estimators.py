@@ -55,7 +55,7 @@ class EnergyStats:
 
     def v_score(self, n_sites: int, e_inf: float = 0.0) -> float:
         """V-score ``N Var(E) / (E - E_inf)^2`` (Wu et al., Science 2024)."""
-        return v_score(n_sites, self.variance, self.mean, e_inf)
+        return v_score(n_sites, variance=self.variance, energy=self.mean, e_inf=e_inf)
 
     def __str__(self) -> str:
         return f"{self.mean:.8g} +- {self.error:.2g} (var {self.variance:.3g})"

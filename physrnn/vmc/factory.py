@@ -4,11 +4,11 @@
 ``[vmc]`` settings it builds exactly the model, optimiser and driver of the original 1D builder
 (same constructors, arguments and seeds, so the same numbers)::
 
-    from physrnn.config import load_config
-    from physrnn.spins.chains import build_system
+    from physrnn.spins import build_system
+    from physrnn.vmc.config import load_vmc_config
     from physrnn.vmc.factory import build_vmc
 
-    config = load_config("examples/heisenberg_square_4x4.toml")
+    config = load_vmc_config("examples/heisenberg_square_4x4.toml")
     driver = build_vmc(config, build_system(config.system), torch.device("cpu"))
     driver.run(config.vmc.n_steps)
 
@@ -34,9 +34,10 @@ from typing import Any
 import torch
 
 from physrnn.errors import ConfigError
+from physrnn.optim import make_optimizer
 from physrnn.spins.chains import SpinSystem
 from physrnn.vmc.annealing import AnnealingSchedule
-from physrnn.vmc.driver import VMC, make_optimizer
+from physrnn.vmc.driver import VMC
 from physrnn.vmc.sr import SRStep
 from physrnn.wavefunctions import (
     AutoregressiveWavefunction,
@@ -82,12 +83,12 @@ def _characters(config: Any, group: _groups.PermutationGroup | None) -> Any:
 
 
 def build_wavefunction(
-    config: Any, system: SpinSystem, device: torch.device | str = "cpu"
+    config: Any, system: SpinSystem, *, device: torch.device | str = "cpu"
 ) -> AutoregressiveWavefunction:
     """The wavefunction of ``config.wavefunction`` for ``system``, on ``device``.
 
     Args:
-        config: a :class:`~physrnn.config.VMCRunConfig` (its ``system`` section describes
+        config: a :class:`~physrnn.vmc.config.VMCRunConfig` (its ``system`` section describes
             ``system``; ``run.seed`` seeds the parameters).
         system: the :class:`~physrnn.spins.chains.SpinSystem` (``N`` sites).
         device: torch device of the parameters.
@@ -134,7 +135,7 @@ def build_optimizer(
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     """Optimiser and learning-rate schedule of the ``[vmc]`` section ``v``.
 
-    ``"adam"`` is :func:`~physrnn.vmc.driver.make_optimizer`; ``"sgd"`` is plain
+    ``"adam"`` is :func:`~physrnn.optim.make_optimizer`; ``"sgd"`` is plain
     ``torch.optim.SGD`` (no momentum) with the same schedule, which with ``sr`` makes each step
     an imaginary-time step of size ``lr``.
     """
@@ -173,7 +174,7 @@ def build_vmc(config: Any, system: SpinSystem, device: torch.device) -> VMC:
     Raises:
         ConfigError: a setting the system cannot take (named by its key).
     """
-    model = build_wavefunction(config, system, device)
+    model = build_wavefunction(config, system, device=device)
     if system.operator.dtype is not None and "complex" in str(system.operator.dtype) \
             and not model.is_complex:
         log.warning("the operator is complex but wavefunction.phase = false")

@@ -62,9 +62,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
 import torch
 
 from physrnn.distributed import (
@@ -77,13 +76,20 @@ from physrnn.distributed import (
     broadcast_tensors,
     get_rank,
     get_world_size,
+    split_sizes,
 )
 from physrnn.errors import NonFiniteError
+from physrnn.optim import flat_grad as flat_grads
+from physrnn.seeding import derive_seed
 from physrnn.vmc.estimators import EnergyStats, local_energies
+from physrnn.vmc.free_energy import free_energy_local
 from physrnn.vmc.sr import apply_direction, per_sample_log_psi_grads
 
-if TYPE_CHECKING:
-    from physrnn.vmc.driver import VMC
+#: The driver these functions serve: a :class:`physrnn.vmc.driver.VMC` (its public methods
+#: ``sample`` and ``surrogate_backward`` and attributes ``layout``, ``model``, ``operator``,
+#: ``optimizer``, ``seed``, ``step_count``, ``method``, ``chunk_size``, ``sr``, ``annealing``,
+#: ``temperature``, ``free_energy``). Typed loosely: the driver imports this module.
+Driver = Any
 
 __all__ = [
     "Layout",
@@ -98,20 +104,15 @@ __all__ = [
     "stats_row",
     "stream_generator",
     "stream_seed",
+    "TAG_TRAIN",
+    "TAG_ESTIMATE",
 ]
 
 #: Columns of a statistics row: sample count, sum of the real parts, sum of the imaginary
 #: parts, sum of squared deviations from the block mean, non-finite flag.
 ROW = 5
-_TAG_TRAIN, _TAG_ESTIMATE = 2, 1
-
-
-def split_sizes(n: int, parts: int) -> list[int]:
-    """``n`` split into ``parts`` counts differing by at most one (the longer ones first)."""
-    if parts < 1 or n < 0:
-        raise ValueError(f"cannot split {n} into {parts} parts")
-    base, extra = divmod(int(n), int(parts))
-    return [base + (1 if i < extra else 0) for i in range(parts)]
+#: ``tag`` of the training and evaluation streams (:func:`stream_seed`).
+TAG_TRAIN, TAG_ESTIMATE = 2, 1
 
 
 @dataclass(frozen=True)
@@ -182,18 +183,18 @@ def make_layout(n_samples: int, deterministic: bool, blocks: int | None) -> Layo
 
 
 # ---------------------------------------------------------------------------- random streams
-def stream_seed(seed: int, step: int, stream: int, tag: int = _TAG_TRAIN) -> int:
-    """63-bit seed of block ``stream`` at step ``step``: ``SeedSequence([seed, step, tag],
+def stream_seed(seed: int, step: int, stream: int, *, tag: int = TAG_TRAIN) -> int:
+    """63-bit seed of block ``stream`` at step ``step``: :func:`~physrnn.seeding.derive_seed`
+    ``(seed, step, tag, spawn_key=(stream,))``, i.e. ``SeedSequence([seed, step, tag],
     spawn_key=(stream,))``; ``tag`` separates training (2) from evaluation (1) streams."""
-    ss = np.random.SeedSequence([int(seed), int(step), int(tag)], spawn_key=(int(stream),))
-    return int(ss.generate_state(1, np.uint64)[0] & 0x7FFF_FFFF_FFFF_FFFF)
+    return derive_seed(int(seed), int(step), int(tag), spawn_key=(int(stream),))
 
 
-def stream_generator(seed: int, step: int, stream: int, device: torch.device | str,
-                     tag: int = _TAG_TRAIN) -> torch.Generator:
+def stream_generator(seed: int, step: int, stream: int, device: torch.device | str, *,
+                     tag: int = TAG_TRAIN) -> torch.Generator:
     """A ``torch.Generator`` on ``device`` seeded with :func:`stream_seed`."""
     gen = torch.Generator(device=device)
-    gen.manual_seed(stream_seed(seed, step, stream, tag))
+    gen.manual_seed(stream_seed(seed, step, stream, tag=tag))
     return gen
 
 
@@ -254,9 +255,9 @@ def _trainable(model: torch.nn.Module) -> list[torch.Tensor]:
 
 def flat_grad(model: torch.nn.Module) -> torch.Tensor:
     """``(p,)`` float64 gradient of the trainable parameters (zeros where ``grad`` is None),
-    in the layout of :func:`physrnn.vmc.sr.apply_direction`."""
-    return torch.cat([(torch.zeros_like(p) if p.grad is None else p.grad).reshape(-1).double()
-                      for p in _trainable(model)])
+    in the layout of :func:`physrnn.vmc.sr.apply_direction`: :func:`physrnn.optim.flat_grad`
+    with ``complex_grads="real"`` (one entry per parameter element)."""
+    return flat_grads(_trainable(model), complex_grads="real")
 
 
 def _flat_params(model: torch.nn.Module) -> torch.Tensor:
@@ -270,7 +271,7 @@ def parameters_in_sync(model: torch.nn.Module) -> bool:
     return not any_rank(not (torch.equal(hi, flat) and torch.equal(lo, flat)))
 
 
-def setup(vmc: VMC) -> None:
+def setup(vmc: Driver) -> None:
     """Checks and synchronisation when a data-parallel driver is built (a collective).
 
     Every rank must use the same settings (else the collectives would not match): they are
@@ -296,7 +297,7 @@ def setup(vmc: VMC) -> None:
 
 
 # ---------------------------------------------------------------------------- one step
-def _block_energies(vmc: VMC, s: torch.Tensor, cache: Any) -> tuple[torch.Tensor | None,
+def _block_energies(vmc: Driver, s: torch.Tensor, cache: Any) -> tuple[torch.Tensor | None,
                                                                      torch.Tensor | None]:
     """``(E_loc or None if not finite, log psi(s) or None)`` of one block."""
     model = vmc.model
@@ -317,7 +318,7 @@ def _scalar(mean_re: float, mean_im: float, like: torch.Tensor) -> torch.Tensor:
     return torch.tensor(mean_re, dtype=torch.float64, device=like.device)
 
 
-def gradient_step(vmc: VMC) -> EnergyStats:
+def gradient_step(vmc: Driver) -> EnergyStats:
     """Sample this rank's blocks, reduce the statistics and write the reduced gradient (or SR
     direction) into ``p.grad`` on every rank; returns the energy statistics of all samples.
 
@@ -334,7 +335,7 @@ def gradient_step(vmc: VMC) -> EnergyStats:
     rows = []
     for b in layout.local_blocks():
         gen = stream_generator(vmc.seed, vmc.step_count, b, model.device)
-        s, cache = vmc._sample(sizes[b], gen)
+        s, cache = vmc.sample(sizes[b], gen)
         e_loc, log_psi_s = _block_energies(vmc, s, cache)
         del cache
         if e_loc is None:
@@ -342,8 +343,6 @@ def gradient_step(vmc: VMC) -> EnergyStats:
             continue
         target = e_loc
         if vmc.temperature > 0.0:
-            from physrnn.vmc.annealing import free_energy_local
-
             if log_psi_s is None:
                 log_psi_s = model.log_psi_chunked(s, vmc.chunk_size or 8192)
             target = free_energy_local(e_loc, 2.0 * log_psi_s.real.double(), vmc.temperature)
@@ -366,7 +365,7 @@ def gradient_step(vmc: VMC) -> EnergyStats:
         if layout.deterministic:
             vmc.optimizer.zero_grad(set_to_none=True)
         centred = target - _scalar(t_stats.mean, t_stats.imag, target)
-        vmc._surrogate_backward(s, centred, n_total=layout.n_samples)
+        vmc.surrogate_backward(s, centred, n_total=layout.n_samples)
         if layout.deterministic:
             parts.append(flat_grad(model))
     if layout.deterministic:
@@ -401,18 +400,18 @@ def sr_direction(sr: Any, model: torch.nn.Module,
 
 # ---------------------------------------------------------------------------- evaluation
 @torch.no_grad()
-def estimate(vmc: VMC, n_samples: int, batch_size: int) -> EnergyStats:
+def estimate(vmc: Driver, n_samples: int, *, batch_size: int) -> EnergyStats:
     """Energy from ``n_samples`` fresh samples in total, split over the blocks and ranks like
     a training step, from evaluation streams derived from ``(seed, step_count)``."""
     layout = vmc.layout
     sizes = split_sizes(n_samples, layout.n_blocks)
     rows = []
     for b in layout.local_blocks():
-        gen = stream_generator(vmc.seed, vmc.step_count, b, vmc.model.device, _TAG_ESTIMATE)
+        gen = stream_generator(vmc.seed, vmc.step_count, b, vmc.model.device, tag=TAG_ESTIMATE)
         chunks, remaining, bad = [], sizes[b], False
         while remaining > 0 and not bad:
             m = min(batch_size, remaining)
-            s, cache = vmc._sample(m, gen)
+            s, cache = vmc.sample(m, gen)
             e_loc, _ = _block_energies(vmc, s, cache)
             bad = e_loc is None
             chunks.append(e_loc)

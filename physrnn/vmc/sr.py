@@ -25,8 +25,9 @@ an ``(n, n)`` (or ``(2n, 2n)``) solve, cheap when ``p >> n``; both modes give th
 ``delta`` for the same ``lambda > 0``. All linear algebra is float64.
 
 Use with any torch optimizer: :func:`apply_direction` writes ``delta`` into ``p.grad`` and
-``torch.optim.SGD(model.parameters(), lr=eta)`` then applies the SR step; :func:`sr_step`
-does both.
+``torch.optim.SGD(model.parameters(), lr=eta)`` then applies the SR step. :class:`SRStep` holds
+the options and computes the step; :func:`sr_direction` (the direction only) and
+:func:`sr_step` (direction and optimiser step) are thin wrappers around it.
 """
 
 from __future__ import annotations
@@ -350,35 +351,6 @@ def solve_sr(
     return x.T @ y
 
 
-def sr_direction(
-    model: AutoregressiveWavefunction,
-    s: torch.Tensor,
-    e_loc: torch.Tensor,
-    *,
-    diag_shift: float = 1e-3,
-    diag_shift_rel: float = 0.0,
-    mode: str = "auto",
-    solver: str = "cholesky",
-    chunk_size: int | None = None,
-    **solver_kwargs: Any,
-) -> torch.Tensor:
-    """The flattened SR update direction ``delta`` ``(p,)`` float64 for samples ``s``.
-
-    ``s``: ``(n, N)`` samples of ``|psi|^2``; ``e_loc``: their ``(n,)`` local energies (or
-    local free energies, :func:`physrnn.vmc.annealing.free_energy_local`). Other arguments:
-    :func:`solve_sr` and :func:`per_sample_log_psi_grads`.
-    """
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
-    if solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; choose one of {SOLVERS}")
-    if diag_shift < 0 or diag_shift_rel < 0:
-        raise ValueError(f"diag shifts must be >= 0, got {diag_shift}, {diag_shift_rel}")
-    O = per_sample_log_psi_grads(model, s, chunk_size=chunk_size)
-    return solve_sr(O, e_loc, diag_shift=diag_shift, diag_shift_rel=diag_shift_rel, mode=mode,
-                    solver=solver, **solver_kwargs)
-
-
 def apply_direction(model: nn.Module, direction: torch.Tensor) -> None:
     """Write the flattened ``direction`` into ``p.grad`` of the trainable parameters.
 
@@ -409,8 +381,13 @@ class SRInfo:
 class SRStep:
     """A configured SR update: ``SRStep(diag_shift=1e-3)(model, s, e_loc, optimizer)``.
 
-    Attributes: see :func:`solve_sr`; ``max_norm`` rescales ``delta`` to at most that norm
-    (``None``: no clipping).
+    The one implementation; :func:`sr_direction` and :func:`sr_step` are thin wrappers.
+
+    Attributes:
+        diag_shift, diag_shift_rel, mode, solver, rcond, cg_tol, cg_maxiter: the options of
+            :func:`solve_sr` (same defaults).
+        chunk_size: samples per Jacobian evaluation (:func:`per_sample_log_psi_grads`).
+        max_norm: rescale ``delta`` to at most this 2-norm (``None``: no clipping).
     """
 
     diag_shift: float = 1e-3
@@ -419,6 +396,9 @@ class SRStep:
     solver: str = "cholesky"
     chunk_size: int | None = None
     max_norm: float | None = None
+    rcond: float = 1e-12
+    cg_tol: float = 1e-10
+    cg_maxiter: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -432,12 +412,17 @@ class SRStep:
             raise ValueError(f"max_norm must be > 0, got {self.max_norm}")
 
     def direction(self, model: AutoregressiveWavefunction, s: torch.Tensor,
-                  e_loc: torch.Tensor) -> tuple[torch.Tensor, str]:
-        """``(delta, mode used)``, with the norm clipping applied."""
+                  e_loc: torch.Tensor, *,
+                  weights: torch.Tensor | None = None) -> tuple[torch.Tensor, str]:
+        """``(delta (p,) float64, "sr" or "minsr")`` for samples ``s`` ``(n, N)`` of ``|psi|^2``
+        and their ``(n,)`` local (free) energies ``e_loc``, with the norm clipping applied;
+        ``weights``: optional ``(n,)`` probabilities replacing the sample mean (:func:`solve_sr`).
+        """
         O = per_sample_log_psi_grads(model, s, chunk_size=self.chunk_size)
-        return self.solve(O, e_loc)
+        return self.solve(O, e_loc, weights=weights)
 
-    def solve(self, O: torch.Tensor, e_loc: torch.Tensor) -> tuple[torch.Tensor, str]:
+    def solve(self, O: torch.Tensor, e_loc: torch.Tensor, *,
+              weights: torch.Tensor | None = None) -> tuple[torch.Tensor, str]:
         """``(delta, mode used)`` from a Jacobian ``O`` ``(n, p)`` and ``e_loc`` ``(n,)``.
 
         :meth:`direction` without the Jacobian; a data-parallel run gathers the rows of ``O``
@@ -448,7 +433,9 @@ class SRStep:
             rows = O.shape[0] * (2 if O.is_complex() else 1)
             mode = "minsr" if rows < O.shape[1] and self.diag_shift_rel == 0 else "sr"
         delta = solve_sr(O, e_loc, diag_shift=self.diag_shift,
-                         diag_shift_rel=self.diag_shift_rel, mode=mode, solver=self.solver)
+                         diag_shift_rel=self.diag_shift_rel, mode=mode, solver=self.solver,
+                         rcond=self.rcond, cg_tol=self.cg_tol, cg_maxiter=self.cg_maxiter,
+                         weights=weights)
         if self.max_norm is not None:
             norm = float(torch.linalg.vector_norm(delta))
             if norm > self.max_norm:
@@ -465,6 +452,30 @@ class SRStep:
         return SRInfo(float(torch.linalg.vector_norm(delta)), mode, int(delta.numel()))
 
 
+def sr_direction(
+    model: AutoregressiveWavefunction,
+    s: torch.Tensor,
+    e_loc: torch.Tensor,
+    *,
+    diag_shift: float = 1e-3,
+    diag_shift_rel: float = 0.0,
+    mode: str = "auto",
+    solver: str = "cholesky",
+    chunk_size: int | None = None,
+    rcond: float = 1e-12,
+    cg_tol: float = 1e-10,
+    cg_maxiter: int | None = None,
+    weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The flattened SR direction ``delta`` ``(p,)`` float64 for samples ``s`` ``(n, N)`` and
+    their local (free) energies ``e_loc`` ``(n,)``; a thin wrapper, ``SRStep(diag_shift=...,
+    ...).direction(model, s, e_loc, weights=weights)[0]`` (no norm clipping)."""
+    step = SRStep(diag_shift=diag_shift, diag_shift_rel=diag_shift_rel, mode=mode,
+                  solver=solver, chunk_size=chunk_size, rcond=rcond, cg_tol=cg_tol,
+                  cg_maxiter=cg_maxiter)
+    return step.direction(model, s, e_loc, weights=weights)[0]
+
+
 def sr_step(
     model: AutoregressiveWavefunction,
     s: torch.Tensor,
@@ -476,9 +487,11 @@ def sr_step(
     solver: str = "cholesky",
     **kwargs: Any,
 ) -> SRInfo:
-    """One SR update with ``optimizer`` (use ``SGD(lr=eta)`` for plain SR); see :class:`SRStep`.
+    """One SR update with ``optimizer`` (use ``SGD(lr=eta)`` for plain SR).
 
-    ``kwargs``: ``diag_shift_rel``, ``chunk_size``, ``max_norm``.
+    A thin wrapper: ``SRStep(diag_shift=..., mode=..., solver=..., **kwargs)(model, s, e_loc,
+    optimizer)``; ``kwargs`` are the other fields of :class:`SRStep` (``diag_shift_rel``,
+    ``chunk_size``, ``max_norm``, ``rcond``, ``cg_tol``, ``cg_maxiter``).
     """
     return SRStep(diag_shift=diag_shift, mode=mode, solver=solver, **kwargs)(
         model, s, e_loc, optimizer)

@@ -23,16 +23,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 
 from physrnn.wavefunctions.symmetry import masked_log_softmax
 
-if TYPE_CHECKING:
-    from physrnn.wavefunctions.rnn2d import RNNWavefunction2D
-
 __all__ = [
+    "PrefixModel2D",
     "PrefixCache2D",
     "build_cache",
     "cache_from_states",
@@ -45,13 +43,46 @@ CPU_BLOCK_BYTES = 1 << 24
 GPU_BLOCK_BYTES = 1 << 30
 
 
+class PrefixModel2D(Protocol):
+    """What the prefix reuse needs of a 2D recurrent model (``RNNWavefunction2D`` has it all).
+
+    Attributes:
+        n_sites: ``N``.
+        local_size: local states per site (2).
+        dtype: floating dtype of the hidden states.
+        order: ``(N,)`` long, the site visited at each step.
+        step_of_site: ``(N,)`` long, the inverse permutation of ``order``.
+        previous_slots: ``(N, K)`` long, the steps feeding each step's ``K`` input slots (``N``
+            for an empty slot, the zero row of a padded state buffer).
+        cell: ``cell(states (B, K, d_h), onehot (B, K, 2)) -> (B, d_h)``.
+        amplitude_head: hidden state ``(..., d_h)`` -> logits ``(..., 2)``.
+    """
+
+    n_sites: int
+    local_size: int
+    dtype: torch.dtype
+    order: torch.Tensor
+    step_of_site: torch.Tensor
+    cell: Any
+    amplitude_head: Any
+
+    @property
+    def previous_slots(self) -> torch.Tensor: ...
+
+    def hidden_states(self, s_steps: torch.Tensor) -> torch.Tensor: ...
+
+    def step_phases(self, hidden: torch.Tensor) -> torch.Tensor | None: ...
+
+    def u1_masks(self, s_steps: torch.Tensor) -> torch.Tensor | None: ...
+
+
 @dataclass(frozen=True)
 class PrefixCache2D:
     """Per-step hidden states and conditionals of ``B`` configurations (step order).
 
     Attributes:
         hidden: ``(B, N + 1, d_h)``, the state of every step; row ``N`` is zeros (the empty
-            input slot of :attr:`RNNWavefunction2D._prev_padded`).
+            input slot of :attr:`PrefixModel2D.previous_slots`).
         log_p: ``(B, N)`` float64, ``log p_t(s_t)`` of the configurations' own spins.
         phase: ``(B, N)`` float64, ``phi_t(s_t)`` in radians, or ``None`` for positive models.
     """
@@ -76,7 +107,7 @@ def _gather(table: torch.Tensor, s_steps: torch.Tensor) -> torch.Tensor:
     return table.gather(-1, s_steps.unsqueeze(-1)).squeeze(-1).double()
 
 
-def cache_from_states(model: RNNWavefunction2D, s_steps: torch.Tensor, hidden: torch.Tensor,
+def cache_from_states(model: PrefixModel2D, s_steps: torch.Tensor, hidden: torch.Tensor,
                       log_p: torch.Tensor) -> PrefixCache2D:
     """The cache of configurations ``s_steps`` (``(B, N)`` step order) from their hidden states
     ``(B, N, d_h)`` and their own conditionals ``log p_t(s_t)`` ``(B, N)``."""
@@ -87,7 +118,7 @@ def cache_from_states(model: RNNWavefunction2D, s_steps: torch.Tensor, hidden: t
 
 
 @torch.no_grad()
-def build_cache(model: RNNWavefunction2D, s: torch.Tensor) -> PrefixCache2D:
+def build_cache(model: PrefixModel2D, s: torch.Tensor) -> PrefixCache2D:
     """Teacher-forced pass over ``s`` (``(B, N)`` site order) keeping every step's state."""
     s_steps = s[:, model.order]
     hidden = model.hidden_states(s_steps)  # (B, N, d_h)
@@ -95,7 +126,7 @@ def build_cache(model: RNNWavefunction2D, s: torch.Tensor) -> PrefixCache2D:
     return cache_from_states(model, s_steps, hidden, _gather(log_p, s_steps))
 
 
-def first_changed_step(model: RNNWavefunction2D, s: torch.Tensor, elements: Any) -> torch.Tensor:
+def first_changed_step(model: PrefixModel2D, s: torch.Tensor, elements: Any) -> torch.Tensor:
     """``(M,)`` long: the first step (model order) where each connected row differs from its
     sample; ``N`` for a row equal to its sample."""
     current = s[elements.sample.unsqueeze(-1), elements.sites]
@@ -113,7 +144,7 @@ def default_block_rows(device: torch.device, n_sites: int, hidden: int, itemsize
 
 @torch.no_grad()
 def log_psi_ratios_2d(
-    model: RNNWavefunction2D,
+    model: PrefixModel2D,
     s: torch.Tensor,
     cache: PrefixCache2D,
     elements: Any,
@@ -140,7 +171,7 @@ def log_psi_ratios_2d(
     order = torch.sort(first, stable=True).indices
     first_sorted = first[order]
     n_active = int(torch.searchsorted(first_sorted, torch.tensor(n, device=s.device)))
-    prev = model._prev_padded
+    prev = model.previous_slots
     levels = torch.arange(model.local_size, device=s.device)
     steps = torch.arange(n, device=s.device)
     for start in range(0, n_active, block_rows):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from physrnn.nn.recurrent import CELLS
 from physrnn.wavefunctions.base import AutoregressiveWavefunction
 from physrnn.wavefunctions.cells import RecurrentSteps
 from physrnn.wavefunctions.prefix import (
@@ -20,9 +21,6 @@ from physrnn.wavefunctions.prefix import (
 )
 
 __all__ = ["RNNWavefunction1D", "CELLS"]
-
-CELLS: dict[str, type[nn.Module]] = {"gru": nn.GRU, "lstm": nn.LSTM, "rnn": nn.RNN}
-
 
 class RNNWavefunction1D(AutoregressiveWavefunction):
     """Autoregressive recurrent wavefunction on a chain of ``n_sites`` spin-1/2 sites.

@@ -152,6 +152,12 @@ class RNNWavefunction2D(AutoregressiveWavefunction):
         return cls(layout=layout_from_graph(graph, ordering=ordering), **kwargs)
 
     @property
+    def previous_slots(self) -> torch.Tensor:
+        """``(N, K)`` long: for each step (model order) the steps feeding its ``K`` input slots,
+        ``N`` for an empty slot (the zero row appended to a ``(B, N + 1, ...)`` buffer)."""
+        return self._prev_padded
+
+    @property
     def is_complex(self) -> bool:
         return self.has_phase or self.marshall_sign
 

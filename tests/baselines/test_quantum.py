@@ -126,7 +126,7 @@ BOUNDARIES = [("open", False), ("periodic", True)]
 @pytest.mark.parametrize("n", [8, 10])
 def test_tfim_closed_form_equals_netket_ed(n, boundary, pbc, h):
     H = netket_ising(n, h, 1.0, pbc).to_sparse().toarray()
-    assert tfim_chain_energy(n, h, J=1.0, boundary=boundary) == pytest.approx(
+    assert tfim_chain_energy(n, h=h, J=1.0, boundary=boundary) == pytest.approx(
         lowest(H), abs=1e-10, rel=0
     )
 
@@ -150,7 +150,7 @@ def test_netket_ising_matrix_is_our_convention(h, J, pbc):
 def test_tfim_closed_form_equals_kronecker_ed(n, boundary, pbc, h):
     """Independent of netket. Periodic N=2 means the bond (0,1) counted twice."""
     e_ed = lowest(dense_tfim(n, h, 1.0, pbc))
-    assert tfim_chain_energy(n, h, boundary=boundary) == pytest.approx(e_ed, abs=1e-10, rel=0)
+    assert tfim_chain_energy(n, h=h, boundary=boundary) == pytest.approx(e_ed, abs=1e-10, rel=0)
 
 
 @pytest.mark.parametrize(
@@ -162,18 +162,20 @@ def test_tfim_closed_form_equals_kronecker_ed(n, boundary, pbc, h):
 def test_tfim_sign_of_J_and_h_does_not_matter(J, h, n, boundary, pbc):
     """The closed form uses |J| and |h|: check the claim against ED with the signs kept."""
     e_ed = lowest(dense_tfim(n, h, J, pbc))
-    assert tfim_chain_energy(n, h, J, boundary) == pytest.approx(e_ed, abs=1e-10, rel=0)
+    e = tfim_chain_energy(n, h=h, J=J, boundary=boundary)
+    assert e == pytest.approx(e_ed, abs=1e-10, rel=0)
 
 
 @pytest.mark.parametrize("n", [4, 6])
 def test_tfim_limits_h_or_J_zero(n):
     # Classical Ising: all bonds satisfied; free spins: every spin along the field.
-    assert tfim_chain_energy(n, 0.0, 1.5, "open") == pytest.approx(-1.5 * (n - 1), abs=1e-12)
-    assert tfim_chain_energy(n, 0.0, -1.5, "periodic") == pytest.approx(-1.5 * n, abs=1e-12)
-    assert tfim_chain_energy(n, 0.8, 0.0, "open") == pytest.approx(-0.8 * n, abs=1e-12)
-    assert tfim_chain_energy(n, -0.8, 0.0, "periodic") == pytest.approx(-0.8 * n, abs=1e-12)
-    assert tfim_chain_energy(n, 0.0, 0.0, "open") == 0.0
-    assert tfim_chain_energy(n, 0.0, 1.5, "open") == pytest.approx(
+    approx = pytest.approx
+    assert tfim_chain_energy(n, h=0.0, J=1.5, boundary="open") == approx(-1.5 * (n - 1), abs=1e-12)
+    assert tfim_chain_energy(n, h=0.0, J=-1.5, boundary="periodic") == approx(-1.5 * n, abs=1e-12)
+    assert tfim_chain_energy(n, h=0.8, J=0.0, boundary="open") == approx(-0.8 * n, abs=1e-12)
+    assert tfim_chain_energy(n, h=-0.8, J=0.0, boundary="periodic") == approx(-0.8 * n, abs=1e-12)
+    assert tfim_chain_energy(n, h=0.0, J=0.0, boundary="open") == 0.0
+    assert tfim_chain_energy(n, h=0.0, J=1.5, boundary="open") == pytest.approx(
         lowest(dense_tfim(n, 0.0, 1.5, False)), abs=1e-12
     )
 
@@ -191,7 +193,8 @@ def test_tfim_limits_h_or_J_zero(n):
     ],
 )
 def test_tfim_references_table(n, boundary, expected):
-    assert tfim_chain_energy(n, 1.0, 1.0, boundary) == pytest.approx(expected, abs=1e-8, rel=0)
+    e = tfim_chain_energy(n, h=1.0, J=1.0, boundary=boundary)
+    assert e == pytest.approx(expected, abs=1e-8, rel=0)
 
 
 @pytest.mark.parametrize("n", [50, 100, 301])
@@ -200,7 +203,8 @@ def test_tfim_open_matches_plain_svd_of_bidiagonal(n, h):
     """The definition, computed with LAPACK's SVD instead of the Golub-Kahan route."""
     B = np.diag(np.full(n, h)) + np.diag(np.ones(n - 1), k=1)
     expected = -float(np.sum(scipy.linalg.svdvals(B)))
-    assert tfim_chain_energy(n, h, 1.0, "open") == pytest.approx(expected, abs=1e-10, rel=0)
+    e = tfim_chain_energy(n, h=h, J=1.0, boundary="open")
+    assert e == pytest.approx(expected, abs=1e-10, rel=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,13 +223,13 @@ def test_tfim_infinite_matches_elliptic_integral(h, J):
     a, b = abs(J), abs(h)
     m = min(4 * a * b / (a + b) ** 2, 1.0)  # rounding can push m just above 1 (ellipe -> nan)
     expected = -(2.0 / math.pi) * (a + b) * scipy.special.ellipe(m)
-    assert tfim_infinite_chain_energy_per_site(h, J) == pytest.approx(expected, abs=1e-10, rel=0)
+    assert tfim_infinite_chain_energy_per_site(h, J=J) == pytest.approx(expected, abs=1e-10, rel=0)
 
 
 @pytest.mark.parametrize("h", [0.5, 1.0, 2.0])
 def test_tfim_periodic_chain_approaches_infinite_chain(h):
     n = 2000
-    e_n = tfim_chain_energy(n, h, 1.0, "periodic") / n
+    e_n = tfim_chain_energy(n, h=h, J=1.0, boundary="periodic") / n
     assert abs(e_n - tfim_infinite_chain_energy_per_site(h)) < 1e-5
 
 
@@ -373,25 +377,25 @@ def test_exact_complex_dtype_real_operator():
 @pytest.mark.parametrize("n_sites", [1, 0, -4, 2.5, True])
 def test_bad_n_sites(n_sites):
     with pytest.raises(ValueError, match="n_sites"):
-        tfim_chain_energy(n_sites, 1.0)
+        tfim_chain_energy(n_sites, h=1.0)
 
 
 def test_bad_boundary():
     with pytest.raises(ValueError, match="boundary.*twisted"):
-        tfim_chain_energy(8, 1.0, boundary="twisted")
+        tfim_chain_energy(8, h=1.0, boundary="twisted")
 
 
 def test_periodic_odd_n():
     with pytest.raises(ValueError, match="even n_sites.*n_sites=9"):
-        tfim_chain_energy(9, 1.0, boundary="periodic")
+        tfim_chain_energy(9, h=1.0, boundary="periodic")
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_non_finite_parameters(bad):
     with pytest.raises(ValueError, match="h must be finite"):
-        tfim_chain_energy(8, bad)
+        tfim_chain_energy(8, h=bad)
     with pytest.raises(ValueError, match="J must be finite"):
-        tfim_infinite_chain_energy_per_site(1.0, bad)
+        tfim_infinite_chain_energy_per_site(1.0, J=bad)
     with pytest.raises(ValueError, match="J must be finite"):
         heisenberg_bethe_energy_per_site(bad)
 

@@ -45,9 +45,10 @@ def test_generated_values_cannot_be_valid():
     import tomllib
 
     from benchmarks.bad_inputs_cases import generated_configs, surely_invalid
-    from physrnn.config import VMCRunConfig, from_dict
+    from physrnn.config import from_dict
     from physrnn.errors import ConfigError
     from physrnn.train.config import TrainRunConfig
+    from physrnn.vmc.config import VMCRunConfig
 
     for g in generated_configs():
         cls = VMCRunConfig if g.kind == "vmc" else TrainRunConfig

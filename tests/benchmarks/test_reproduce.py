@@ -36,7 +36,7 @@ def test_quick_run_writes_rows_against_the_right_references(tmp_path, capsys):
         assert row["v_score"] > 0 and math.isfinite(row["energy"])
         assert row["steps_done"] > 0 and row["reduced"].startswith("reduced:")
         assert len(row["curve"]["energy"]) > 0
-    assert rows[0]["reference"] == pytest.approx(tfim_chain_energy(20, 1.0), abs=1e-12)
+    assert rows[0]["reference"] == pytest.approx(tfim_chain_energy(20, h=1.0), abs=1e-12)
     assert rows[0]["reference_kind"] == "analytic"
     # Heisenberg 4x4 OBC, S units: -0.5743254416 per site (REFERENCES.md, ED)
     assert rows[1]["reference"] == pytest.approx(-0.5743254416 * 16, abs=1e-8)

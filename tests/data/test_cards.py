@@ -9,7 +9,7 @@ import pytest
 
 from physrnn.cli import main
 from physrnn.data.cards import generate_from_card, load_card
-from physrnn.data.hdf5.file import check_dataset, read_dataset
+from physrnn.data.hdf5 import check_dataset, read_dataset
 from physrnn.errors import ConfigError
 
 CARDS = sorted((Path(__file__).resolve().parents[2] / "datasets").glob("*.toml"))

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from physrnn.data.datasets import WindowDataset, make_loaders
-from physrnn.data.hdf5.file import read_dataset, write_dataset
+from physrnn.data.hdf5 import read_dataset, write_dataset
 
 N_TRAJ, N_T, N_STATE = 7, 23, 2
 

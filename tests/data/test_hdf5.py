@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from physrnn.data.hdf5.file import (
+from physrnn.data.hdf5 import (
     DATASET_FORMAT,
     DATASET_SCHEMA_VERSION,
     check_dataset,

@@ -29,7 +29,7 @@ TRAIN_TINY = ('[data]\npath = "{data}"\ncard = ""\ncontext = 20\nhorizon = 5\nst
 
 def tiny_dataset(path: Path, *, overwrite: bool = False) -> Path:
     """Six short sine/cosine trajectories as a physrnn dataset (n_traj, n_t, 2)."""
-    from physrnn.data.hdf5.file import write_dataset
+    from physrnn.data.hdf5 import write_dataset
 
     rng = np.random.default_rng(0)
     t = np.arange(200) * 0.05

@@ -1,23 +1,39 @@
-"""Metrics: relative error, fidelity, and the Lyapunov exponent of generated data."""
+"""Metrics: relative error, fidelity, V-score, and the Lyapunov exponent of generated data."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
 
-from physrnn.metrics import fidelity, largest_lyapunov_exponent, relative_error
+from physrnn.metrics import fidelity, largest_lyapunov_exponent, relative_error, v_score
 
 
 def test_relative_error_and_fidelity():
-    assert relative_error(-9.9, -10.0) == pytest.approx(0.01)
+    assert relative_error(-9.9, reference=-10.0) == pytest.approx(0.01)
+    assert relative_error(-10.1, reference=-10.0) == pytest.approx(0.01)
+    assert relative_error(-10.0, reference=-9.9) == pytest.approx(0.1 / 9.9)  # not symmetric
     with pytest.raises(ValueError):
-        relative_error(1.0, 0.0)
+        relative_error(1.0, reference=0.0)
+    with pytest.raises(TypeError):  # the reference is keyword-only: no silent swap
+        relative_error(-9.9, -10.0)
     rng = np.random.default_rng(0)
     psi = rng.normal(size=8) + 1j * rng.normal(size=8)
     assert fidelity(psi, 3j * psi) == pytest.approx(1.0)
     phi = rng.normal(size=8)
     expected = abs(np.vdot(psi, phi)) ** 2 / (np.vdot(psi, psi).real * np.vdot(phi, phi).real)
     assert fidelity(psi, phi) == pytest.approx(expected)
+
+
+def test_v_score():
+    """N Var(E) / (E - E_inf)^2 with total energies; the floats are keyword-only."""
+    assert v_score(10, variance=0.5, energy=-2.5) == pytest.approx(10 * 0.5 / 2.5**2)
+    assert v_score(10, variance=0.5, energy=-2.5, e_inf=1.5) == pytest.approx(10 * 0.5 / 16.0)
+    assert v_score(4, variance=0.0, energy=-1.0) == 0.0  # an eigenstate
+    assert v_score(4, variance=0.1, energy=1.5, e_inf=1.5) == math.inf
+    with pytest.raises(TypeError):
+        v_score(10, 0.5, -2.5)
 
 
 def test_lorenz63_lyapunov_exponent():

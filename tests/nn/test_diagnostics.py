@@ -11,6 +11,7 @@ from torch import nn
 
 from physrnn.nn import diagnostics as dg
 from physrnn.nn.recurrent import RecurrentForecaster
+from physrnn.runs import plotting
 
 D64 = torch.float64
 
@@ -240,15 +241,23 @@ def test_clear_errors():
 
 
 def test_plots_write_png_atomically(tmp_path):
+    """The figures of the diagnostics (drawn by the application tier, physrnn.runs.plotting)."""
     m = _torch_rnn("gru", hidden=4, seed=16)
     x = _x(n_t=12, seed=17)
     norms = {"gru": dg.hidden_gradient_norms(m, x, _last_loss),
              "linear 0.7": dg.hidden_gradient_norms(_linear_cell(0.7), x, _last_loss)}
-    p1 = dg.plot_gradient_norms(norms, tmp_path / "figs" / "norms.png")
-    p2 = dg.plot_jacobian_spectra(dg.jacobian_spectra(dg.step_jacobians(m, x)),
-                                  tmp_path / "figs" / "spectra.png")
-    for p in (p1, p2):
+    p1 = plotting.plot_gradient_norms(norms, tmp_path / "figs" / "norms.png")
+    p2 = plotting.plot_jacobian_spectra(dg.jacobian_spectra(dg.step_jacobians(m, x)),
+                                        tmp_path / "figs" / "spectra.png")
+    p3 = plotting.plot_weight_contributions({"w": np.array([1e-3, 1e-2, 1.0])},
+                                            tmp_path / "figs" / "terms.png")
+    for p in (p1, p2, p3):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sorted(f.name for f in (tmp_path / "figs").iterdir()) == ["norms.png", "spectra.png"]
+    assert sorted(f.name for f in (tmp_path / "figs").iterdir()) == ["norms.png", "spectra.png",
+                                                                     "terms.png"]
     with pytest.raises(ValueError, match="empty"):
-        dg.plot_gradient_norms({}, tmp_path / "x.png")
+        plotting.plot_gradient_norms({}, tmp_path / "x.png")
+
+
+def test_the_library_does_not_plot():
+    assert not [n for n in dg.__all__ if n.startswith("plot")]

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
+from physrnn.metrics.forecast import valid_steps
 from physrnn.nn.base import Forecaster
-from physrnn.nn.reservoir import EchoStateNetwork, _vpt_steps, esn_search
+from physrnn.nn.reservoir import EchoStateNetwork, esn_search
 
 
 def _linear_map(seed: int = 0) -> np.ndarray:
@@ -168,7 +169,7 @@ def test_esn_beats_persistence_on_lorenz(lorenz_norm):
     err_esn = np.sqrt(np.mean((pred - fut) ** 2, axis=(0, 2)))
     err_pers = np.sqrt(np.mean((pers - fut) ** 2, axis=(0, 2)))
     assert np.all(err_esn[:20] < 0.1 * err_pers[:20])
-    vpt_esn, vpt_pers = _vpt_steps(pred, fut), _vpt_steps(pers, fut)
+    vpt_esn, vpt_pers = valid_steps(pred, fut), valid_steps(pers, fut)
     # 0.02 * 0.9056 Lyapunov times per step: persistence lasts a few steps, the ESN > 1 LT
     assert np.median(vpt_pers) < 10
     assert np.median(vpt_esn) > 60
@@ -182,9 +183,9 @@ def test_vpt_steps_counts_steps_before_threshold():
     pred[0, 4:] = 0.5  # NRMSE 0.5 from step 4 on
     pred[1, 7, 0] = np.sqrt(2 * 0.41**2)  # NRMSE 0.41 at step 7 only
     pred[2, :] = 0.39  # always valid
-    np.testing.assert_array_equal(_vpt_steps(pred, true), [4.0, 7.0, 10.0])
+    np.testing.assert_array_equal(valid_steps(pred, true), [4.0, 7.0, 10.0])
     pred[2, 3] = np.nan
-    assert _vpt_steps(pred, true)[2] == 3.0
+    assert valid_steps(pred, true)[2] == 3.0
 
 
 def test_esn_search_picks_best_and_is_deterministic(lorenz_norm):
@@ -203,7 +204,7 @@ def test_esn_search_picks_best_and_is_deterministic(lorenz_norm):
     # the reported score is the best model's score on the validation windows
     ctx = np.stack([val[0, s:s + 50] for s in range(0, 1200, 200)])
     fut = np.stack([val[0, s + 50:s + 200] for s in range(0, 1200, 200)])
-    assert np.median(_vpt_steps(best.forecast(ctx, 150), fut)) == row["vpt_median"]
+    assert np.median(valid_steps(best.forecast(ctx, 150), fut)) == row["vpt_median"]
     # searched values vary, and a fixed seed repeats the search exactly
     assert len({r["spectral_radius"] for r in table}) == 4
     best2, table2 = esn_search(train, val, **kw)

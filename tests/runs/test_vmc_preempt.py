@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from physrnn.config import load_config
 from physrnn.errors import ConfigError
 from physrnn.runs import preempt
 from physrnn.runs.records import load_checkpoint, read_record, save_checkpoint
 from physrnn.runs.vmc import run_vmc_job
+from physrnn.vmc.config import load_vmc_config
 
 REPO = Path(__file__).resolve().parents[2]
 from tests.runs.test_preempt import sigterm_after_checkpoint  # noqa: E402
@@ -30,7 +30,7 @@ TINY = ["system.n_sites=6", "vmc.n_samples=32", "wavefunction.hidden_size=5",
 
 
 def _config(extra=()):
-    return load_config(None, overrides=TINY + list(extra))
+    return load_vmc_config(None, overrides=TINY + list(extra))
 
 
 def _params(run: Path) -> dict[str, torch.Tensor]:
@@ -116,7 +116,7 @@ def test_sigterm_to_physrnn_vmc_exits_75_and_resume_matches(tmp_path):
     _, err = resumed.communicate(timeout=180)
     assert resumed.returncode == 0, err
     assert json.loads((out / "summary.json").read_text())["status"] == "completed"
-    full = run_vmc_job(load_config(cfg_file), tmp_path / "ref", progress=False)
+    full = run_vmc_job(load_vmc_config(cfg_file), tmp_path / "ref", progress=False)
     assert full["n_steps"] == steps
     _assert_same_run(tmp_path / "ref", out)
     assert json.loads((out / "summary.json").read_text())["energy"] == full["energy"]

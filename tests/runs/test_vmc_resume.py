@@ -22,11 +22,12 @@ import pytest
 import torch
 
 from physrnn import distributed
-from physrnn.config import load_config, to_dict
+from physrnn.config import to_dict
 from physrnn.errors import ConfigError
 from physrnn.runs import vmc as job
 from physrnn.runs.records import load_checkpoint, read_record, save_checkpoint
 from physrnn.runs.vmc import run_vmc_job
+from physrnn.vmc.config import load_vmc_config
 from tests.helpers.dist import deterministic_tfim, free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,12 +38,12 @@ CONFIG = deterministic_tfim(n_steps=STEPS, checkpoint_every=100, seed=7)
 #: Stop a run after HALF steps on every rank of a (possibly multi-process) job.
 STOP_EARLY = """
 import sys
-from physrnn.config import load_config
+from physrnn.vmc.config import load_vmc_config
 from physrnn.distributed import cleanup, init_distributed
 from physrnn.runs.vmc import run_vmc_job
 init_distributed()
 try:
-    s = run_vmc_job(load_config(sys.argv[1]), sys.argv[2], progress=False,
+    s = run_vmc_job(load_vmc_config(sys.argv[1]), sys.argv[2], progress=False,
                     stop_after=int(sys.argv[3]))
 finally:
     cleanup()
@@ -103,7 +104,7 @@ def cfg_file(tmp_path: Path) -> Path:
 
 
 def test_deterministic_run_stopped_on_one_process_resumes_exactly_on_two(tmp_path, cfg_file):
-    cfg = load_config(cfg_file)
+    cfg = load_vmc_config(cfg_file)
     full = run_vmc_job(cfg, tmp_path / "full", progress=False)
     assert full["status"] == "completed" and full["n_steps"] == STEPS
     part = run_vmc_job(cfg, tmp_path / "r", progress=False, stop_after=HALF)
@@ -119,7 +120,7 @@ def test_deterministic_run_stopped_on_one_process_resumes_exactly_on_two(tmp_pat
 @pytest.mark.slow
 def test_deterministic_run_stopped_on_two_processes_resumes_exactly_on_one(tmp_path, cfg_file,
                                                                           caplog):
-    cfg = load_config(cfg_file)
+    cfg = load_vmc_config(cfg_file)
     _two_ranks(["-c", STOP_EARLY, str(cfg_file), str(tmp_path / "r"), str(HALF)])
     state = load_checkpoint(tmp_path / "r" / "checkpoint.pt")
     assert state["world_size"] == 2 and state["driver"]["step_count"] == HALF
@@ -134,7 +135,7 @@ def test_deterministic_run_stopped_on_two_processes_resumes_exactly_on_one(tmp_p
 
 def _fake_two_rank_checkpoint(out: Path, overrides: list[str]):
     """A checkpoint of ``overrides``'s config as a two-process run writes it (in-process)."""
-    cfg = load_config(None, overrides=["system.n_sites=4", "vmc.n_samples=16",
+    cfg = load_vmc_config(None, overrides=["system.n_sites=4", "vmc.n_samples=16",
                                        "wavefunction.hidden_size=3", "vmc.n_steps=4",
                                        "run.seed=2", "run.threads=1", *overrides])
     run_vmc_job(cfg, out, progress=False, stop_after=2)

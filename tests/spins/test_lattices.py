@@ -14,7 +14,7 @@ def test_majumdar_ghosh_open_chain_is_exact():
     """J2 = J1/2, open, even N: E0 = -3 N / 8 exactly (Majumdar-Ghosh)."""
     for n in (8,):
         for marshall in (False, True):
-            e0 = exact_ground_state_energy(j1j2_chain(n, 0.5, marshall_sign=marshall).operator)
+            e0 = exact_ground_state_energy(j1j2_chain(n, J2=0.5, marshall_sign=marshall).operator)
             assert e0 == pytest.approx(-3 * n / 8, abs=1e-10)
 
 
@@ -41,12 +41,12 @@ def test_marshall_rotation_keeps_the_spectrum_and_makes_h_stoquastic():
 
 
 def test_j1j2_square_bonds_and_frustration():
-    sq = j1j2_square(3, 3, 0.5)
+    sq = j1j2_square(3, 3, J2=0.5)
     # 12 nearest-neighbour and 8 diagonal bonds on the open 3x3 lattice
     colors = np.asarray([c for *_, c in sq.graph.edges(return_color=True)])
     assert (colors == 0).sum() == 12 and (colors == 1).sum() == 8
     # J2 = 0 reduces to the Heisenberg model
-    np.testing.assert_allclose(j1j2_square(2, 3, 0.0).operator.to_dense(),
+    np.testing.assert_allclose(j1j2_square(2, 3, J2=0.0).operator.to_dense(),
                                heisenberg_square(2, 3, marshall_sign=False).operator.to_dense())
 
 

@@ -41,8 +41,9 @@ def test_shard_bounds_split_evenly():
     # with 4 blocks on 2 ranks a rank's share is the union of its 2 blocks
     for m in range(13):
         blocks = [shard_bounds(m, j, 4) for j in range(4)]
-        assert share_bounds(m, 0, 2, 4) == (blocks[0][0], blocks[1][1])
-        assert share_bounds(m, 1, 2, 4) == (blocks[2][0], blocks[3][1]) and blocks[3][1] == m
+        assert share_bounds(m, 0, 2, blocks=4) == (blocks[0][0], blocks[1][1])
+        assert share_bounds(m, 1, 2, blocks=4) == (blocks[2][0], blocks[3][1])
+        assert blocks[3][1] == m
 
 
 @pytest.mark.parametrize("n", [13, 12, 17])
@@ -332,7 +333,7 @@ def test_a_rank_that_dies_makes_the_other_raise_a_distributed_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def job_config(tmp_path_factory) -> Path:
-    from physrnn.data.hdf5.file import write_dataset
+    from physrnn.data.hdf5 import write_dataset
 
     root = tmp_path_factory.mktemp("ddp-job")
     rng = np.random.default_rng(0)

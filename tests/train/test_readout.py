@@ -159,10 +159,10 @@ def test_quadratic_readout_forecasts_lorenz63_for_lyapunov_times():
 
 
 def test_a_diverging_candidate_scores_zero_steps_quietly():
-    from physrnn.train.readout import _valid_steps
+    from physrnn.metrics.forecast import valid_steps
 
     truth = np.zeros((2, 5, 1))
     pred = np.array([[0.0, 0.1, 1e200, np.inf, np.nan], [0.0, 0.0, 0.0, 0.0, 0.0]])[..., None]
     with np.errstate(all="raise"):
-        steps = _valid_steps(pred, truth, 0.4)
+        steps = valid_steps(pred, truth, threshold=0.4)
     assert steps.tolist() == [2.0, 5.0]

@@ -71,7 +71,7 @@ def test_free_energy_local():
 @pytest.mark.parametrize("T", [0.0, 0.7])
 def test_surrogate_gradient_is_exact_free_energy_gradient(phase, T):
     """Exact expectations (weights p(s) over all 2^5 configurations) against autograd of F."""
-    system = tfim_chain(5, 0.6)
+    system = tfim_chain(5, h=0.6)
     model = RNNWavefunction1D(5, hidden_size=4, phase=phase, dtype=torch.float64, seed=2)
     h = _dense_h(system.operator, model)
     configs = model.all_configurations()
@@ -122,7 +122,7 @@ def test_annealing_escapes_polarised_minimum():
     polarised branch (fidelity ~0.5, energy within ~h^N of the cat's, so the energy gradient
     cannot bring the other branch back); a short warm-up at T0 = 1 keeps both branches and
     anneals into the cat (fidelity ~0.99). Same model, seeds, samples and 150 Adam steps."""
-    system = tfim_chain(6, 0.3)
+    system = tfim_chain(6, h=0.3)
     model0 = RNNWavefunction1D(6, hidden_size=8, dtype=torch.float64, seed=0)
     w, v = torch.linalg.eigh(_dense_h(system.operator, model0))
     psi0 = v[:, 0]

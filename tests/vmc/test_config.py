@@ -12,19 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from physrnn.config import (
-    SystemConfig,
-    VMCRunConfig,
-    from_dict,
-    load_config,
-    to_dict,
-    to_toml,
-)
+from physrnn.config import from_dict, to_dict, to_toml
 from physrnn.errors import ConfigError
-from physrnn.spins.chains import build_system
+from physrnn.spins import build_system
 from physrnn.spins.lattices import heisenberg_square, j1j2_chain, j1j2_square, xxz_square
 from physrnn.vmc import factory
 from physrnn.vmc.annealing import AnnealingSchedule
+from physrnn.vmc.config import SystemConfig, VMCRunConfig, load_vmc_config
 from physrnn.vmc.sr import SRStep
 from physrnn.wavefunctions import RNNWavefunction1D, RNNWavefunction2D, SymmetrisedWavefunction
 
@@ -41,7 +35,7 @@ def write(tmp_path: Path, text: str, name: str = "c.toml") -> Path:
 
 def roundtrip(tmp_path: Path, cfg: VMCRunConfig) -> VMCRunConfig:
     assert from_dict(VMCRunConfig, to_dict(cfg)) == cfg
-    return load_config(write(tmp_path, to_toml(cfg), "roundtrip.toml"))
+    return load_vmc_config(write(tmp_path, to_toml(cfg), "roundtrip.toml"))
 
 
 # ------------------------------------------------------------------------------ round trips
@@ -78,7 +72,7 @@ def roundtrip(tmp_path: Path, cfg: VMCRunConfig) -> VMCRunConfig:
     (["vmc.annealing=linear", "vmc.annealing_steps=300"], "vmc", "annealing_steps", 300),
 ])
 def test_each_new_key_round_trips(tmp_path, overrides, section, key, value):
-    cfg = load_config(None, overrides=overrides)
+    cfg = load_vmc_config(None, overrides=overrides)
     assert getattr(getattr(cfg, section), key) == value
     assert roundtrip(tmp_path, cfg) == cfg
 
@@ -114,7 +108,7 @@ T0 = 0.5
 annealing_warmup = 3
 annealing_steps = 10
 """
-    cfg = load_config(write(tmp_path, text))
+    cfg = load_vmc_config(write(tmp_path, text))
     assert cfg.system.n_sites == 12          # Lx * Ly, filled in on load
     assert roundtrip(tmp_path, cfg) == cfg
     assert "n_sites = 12" in to_toml(cfg)
@@ -199,7 +193,7 @@ BAD = [
                                                        in enumerate(BAD)])
 def test_bad_value_is_a_one_line_error_naming_file_and_key(tmp_path, text, key, match):
     with pytest.raises(ConfigError) as info:
-        load_config(write(tmp_path, text))
+        load_vmc_config(write(tmp_path, text))
     msg = str(info.value)
     assert msg.startswith(str(tmp_path / "c.toml")), msg
     assert f"key '{key}'" in msg, msg
@@ -227,16 +221,16 @@ def _dense(system) -> np.ndarray:
      lambda: heisenberg_square(2, 3)),
     (["system.lattice=square", "system.Lx=2", "system.Ly=3", "system.model=xxz",
       "system.delta=0.5", "system.marshall_sign=false"],
-     lambda: xxz_square(2, 3, 0.5, marshall_sign=False)),
+     lambda: xxz_square(2, 3, delta=0.5, marshall_sign=False)),
     (["system.lattice=square", "system.Lx=3", "system.Ly=3", "system.model=j1j2",
-      "system.J2=0.4", "system.J=0.8"], lambda: j1j2_square(3, 3, 0.4, J1=0.8,
+      "system.J2=0.4", "system.J=0.8"], lambda: j1j2_square(3, 3, J2=0.4, J1=0.8,
                                                             marshall_sign=True)),
     (["system.model=j1j2", "system.n_sites=8", "system.J2=0.5", "system.marshall_sign=false",
       "system.boundary=periodic"],
-     lambda: j1j2_chain(8, 0.5, boundary="periodic", marshall_sign=False)),
+     lambda: j1j2_chain(8, J2=0.5, boundary="periodic", marshall_sign=False)),
 ])
 def test_build_system_square_and_j1j2(overrides, direct):
-    system = build_system(load_config(None, overrides=overrides).system)
+    system = build_system(load_vmc_config(None, overrides=overrides).system)
     ref = direct()
     assert system.n_sites == ref.n_sites and system.name == ref.name
     np.testing.assert_allclose(_dense(system), _dense(ref), atol=1e-12)
@@ -246,18 +240,18 @@ def test_xxz_square_against_explicit_bond_sum():
     import netket as nk
     from netket.operator.spin import sigmax, sigmay, sigmaz
 
-    system = xxz_square(2, 3, 0.3, J=1.5, marshall_sign=False)
+    system = xxz_square(2, 3, delta=0.3, J=1.5, marshall_sign=False)
     hi = system.hilbert
     op = sum(0.25 * 1.5 * (sigmax(hi, i) @ sigmax(hi, j) + sigmay(hi, i) @ sigmay(hi, j)
                            + 0.3 * sigmaz(hi, i) @ sigmaz(hi, j))
              for i, j in nk.graph.Grid([2, 3], pbc=False).edges())
     np.testing.assert_allclose(_dense(system), np.asarray(op.to_dense()).real, atol=1e-12)
-    np.testing.assert_allclose(_dense(xxz_square(2, 3, 1.0)), _dense(heisenberg_square(2, 3)))
+    np.testing.assert_allclose(_dense(xxz_square(2, 3, delta=1.0)), _dense(heisenberg_square(2, 3)))
 
 
 # ------------------------------------------------------------------------------ the factory
 def _build(overrides):
-    cfg = load_config(None, overrides=["vmc.n_samples=16", "wavefunction.hidden_size=4",
+    cfg = load_vmc_config(None, overrides=["vmc.n_samples=16", "wavefunction.hidden_size=4",
                                        *overrides])
     return cfg, factory.build_vmc(cfg, build_system(cfg.system), CPU)
 
@@ -280,7 +274,7 @@ def test_factory_matches_the_1d_builder_step_for_step():
     from physrnn.runs import vmc as job
 
     assert job.build_vmc is factory.build_vmc  # what ``physrnn vmc`` runs
-    cfg = load_config(None, overrides=["system.n_sites=6", "system.model=heisenberg",
+    cfg = load_vmc_config(None, overrides=["system.n_sites=6", "system.model=heisenberg",
                                        "wavefunction.hidden_size=4", "vmc.n_samples=32",
                                        "wavefunction.phase=true", "run.seed=3"])
     system = build_system(cfg.system)
@@ -328,9 +322,48 @@ def test_factory_symmetrises(overrides, inner, n_elements):
 
 
 def test_factory_point_irrep_characters():
+    """``irrep = "B1"`` on a 3 x 3 square gives a state in B1 of C4v.
+
+    The characters come from netket (independently of physrnn's groups): the 1D row of the
+    character table of C4v that is +1 on the elements that keep the axes (their 2 x 2 matrix
+    is diagonal: identity, Rot(180), the two axis reflections) and -1 on the 90-degree
+    rotations and diagonal reflections (the irrep of ``x^2 - y^2``). Over all 2^9
+    configurations the symmetrised state obeys ``psi(g s) = chi(g) psi(s)`` for every g, and
+    the projector onto B1 leaves it unchanged while the other 1D irreps project it to zero.
+    """
+    import netket as nk
+    from netket.utils.group import planar
+
     _, vmc = _build([*SQUARE, "wavefunction.kind=rnn2d", "wavefunction.symmetry=point",
-                     "wavefunction.irrep=B1"])
-    assert not vmc.model.trivial and vmc.model.is_complex
+                     "wavefunction.irrep=B1", "wavefunction.dtype=float64"])
+    model = vmc.model
+    assert not model.trivial and model.is_complex and model.n_elements == 8
+    # netket's C4v about the centre of the 3 x 3 square, as site permutations
+    geometry = planar.D(4).change_origin([1.0, 1.0])
+    nk_group = nk.graph.Square(3, pbc=False).point_group(geometry)
+    nk_perms = np.asarray(nk_group.to_array())
+    keeps_axes = np.abs(np.asarray(geometry.matrices())[:, 0, 1]) < 1e-9
+    table = np.asarray(nk_group.character_table()).real
+    one_d = table[np.isclose(table[:, 0], 1.0)]
+    assert one_d.shape == (4, 8)
+    (b1,) = [row for row in one_d if np.allclose(row, np.where(keeps_axes, 1.0, -1.0))]
+    order = [int(np.flatnonzero((nk_perms == p).all(1))[0]) for p in model.group.perms]
+    chi = b1[order]
+    # the state transforms with these characters
+    s = model.all_configurations()
+    with torch.no_grad():
+        psi = torch.exp(model.log_psi(s).to(torch.complex128))
+        moved = torch.stack([torch.exp(model.log_psi(s[:, torch.as_tensor(p)])
+                                       .to(torch.complex128)) for p in model.group.perms])
+    assert float((psi.abs() ** 2).sum()) > 0.5  # not (almost) the zero vector
+    for g in range(len(order)):
+        torch.testing.assert_close(moved[g], chi[g] * psi, rtol=1e-9, atol=1e-12)
+    # projecting onto B1 leaves it unchanged; onto the other 1D irreps gives zero
+    for row in one_d:
+        projected = (torch.as_tensor(row[order], dtype=torch.complex128)[:, None].conj()
+                     * moved).mean(0)
+        target = psi if np.allclose(row, b1) else torch.zeros_like(psi)
+        torch.testing.assert_close(projected, target, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("overrides, axes", [
@@ -383,7 +416,7 @@ def test_tiny_2d_run_with_sr_and_annealing():
 
 def test_example_configs_build():
     for name in ("heisenberg_square_4x4.toml", "j1j2_chain.toml"):
-        cfg = load_config(EXAMPLES / name, overrides=["vmc.n_samples=8"])
+        cfg = load_vmc_config(EXAMPLES / name, overrides=["vmc.n_samples=8"])
         vmc = factory.build_vmc(cfg, build_system(cfg.system), CPU)
         assert vmc.model.n_sites == cfg.system.n_sites
 

@@ -30,10 +30,10 @@ def _dense_local_energies(model, operator, s):
 @pytest.mark.parametrize(
     "build",
     [
-        lambda: tfim_chain(7, 0.7, boundary="open"),
-        lambda: tfim_chain(8, 1.3, boundary="periodic", J=-0.5),
+        lambda: tfim_chain(7, h=0.7, boundary="open"),
+        lambda: tfim_chain(8, h=1.3, boundary="periodic", J=-0.5),
         lambda: heisenberg_chain(8, boundary="periodic"),
-        lambda: xxz_chain(7, 0.4, boundary="open", marshall_sign=False),
+        lambda: xxz_chain(7, delta=0.4, boundary="open", marshall_sign=False),
     ],
     ids=["tfim-obc", "tfim-pbc", "heisenberg-marshall", "xxz"],
 )
@@ -102,7 +102,7 @@ def test_gradient_equals_exact_energy_gradient():
     With all 2^N configurations weighted by |psi|^2 the estimator is exact, so we compare the
     driver's loss with autograd through E(theta) = psi^dagger H psi on N = 5.
     """
-    system = tfim_chain(5, 0.9, boundary="open")
+    system = tfim_chain(5, h=0.9, boundary="open")
     model = RNNWavefunction1D(5, hidden_size=4, phase=True, dtype=torch.float64, seed=9)
     conn = ConnectedOperator(system.operator)
     s = model.all_configurations()
@@ -134,7 +134,7 @@ def test_energy_stats():
 
 
 def test_nan_energy_stops_with_clear_error():
-    system = tfim_chain(6, 1.0)
+    system = tfim_chain(6, h=1.0)
     model = RNNWavefunction1D(6, hidden_size=4, seed=0)
     with torch.no_grad():
         model.amplitude_head.bias.fill_(float("nan"))
@@ -146,7 +146,7 @@ def test_nan_energy_stops_with_clear_error():
 
 def test_driver_reproducible():
     def run():
-        system = tfim_chain(6, 1.0)
+        system = tfim_chain(6, h=1.0)
         model = RNNWavefunction1D(6, hidden_size=4, seed=2)
         vmc = VMC(system.operator, model, n_samples=32, seed=5)
         return vmc.run(5, progress=False)["energy"]

@@ -1,6 +1,6 @@
 """VMC from a config reaches exact-diagonalisation energies on 2D and frustrated models.
 
-Every run goes through the config, :func:`physrnn.spins.chains.build_system` and
+Every run goes through the config, :func:`physrnn.spins.build_system` and
 :func:`physrnn.vmc.factory.build_vmc`, on one CPU thread. The variational energy is the exact
 expectation ``<psi|H|psi> / <psi|psi>`` of the trained model over all ``2^N`` configurations
 (no sampling noise in the check); the reference is netket's Lanczos
@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from physrnn.config import load_config
-from physrnn.spins.chains import build_system
+from physrnn.spins import build_system
+from physrnn.vmc.config import load_vmc_config as load_config
 from physrnn.vmc.factory import build_vmc
 
 
@@ -137,7 +137,7 @@ def test_exact_energy_equals_sparse_expectation(case):
         model = RNNWavefunction2D(2, 4, hidden_size=5, magnetisation=0, dtype=torch.float64,
                                   seed=3)
     else:
-        system = j1j2_chain(8, 0.3, marshall_sign=False)
+        system = j1j2_chain(8, J2=0.3, marshall_sign=False)
         model = RNNWavefunction1D(8, hidden_size=5, phase=True, dtype=torch.float64, seed=3)
     want = _exact_energy(model, system.operator.to_sparse())
     got = exact_energy(model, system.operator, chunk_size=37)  # several chunks
@@ -151,4 +151,4 @@ def test_exact_energy_refuses_large_lattices():
     from physrnn.wavefunctions import RNNWavefunction1D
 
     with pytest.raises(ValueError, match="N = 21"):
-        exact_energy(RNNWavefunction1D(21, hidden_size=2), tfim_chain(21, 1.0).operator)
+        exact_energy(RNNWavefunction1D(21, hidden_size=2), tfim_chain(21, h=1.0).operator)

@@ -26,8 +26,8 @@ def _optimise(system, *, n_steps, n_samples=256, lr=1e-2, hidden=32, seed=1):
 
 @pytest.mark.parametrize("boundary", ["open", "periodic"])
 def test_tfim_chain_n10(boundary):
-    exact = tfim_chain_energy(10, 1.0, boundary=boundary)
-    est = _optimise(tfim_chain(10, 1.0, boundary=boundary), n_steps=500)
+    exact = tfim_chain_energy(10, h=1.0, boundary=boundary)
+    est = _optimise(tfim_chain(10, h=1.0, boundary=boundary), n_steps=500)
     rel = abs(est.mean - exact) / abs(exact)
     assert rel <= 1e-3, f"{boundary}: E = {est}, exact {exact}, rel {rel:.2e}"
     assert est.mean > exact - 4 * est.error  # variational: never significantly below E0
@@ -51,6 +51,6 @@ def test_heisenberg_chain_n10_marshall():
 @pytest.mark.parametrize("boundary, target", [("open", 1e-3), ("periodic", 4e-3)])
 def test_tfim_chain_n20_quickstart_settings(boundary, target):
     """The quickstart's settings (N = 20, 1000 x 256) and its periodic counterpart."""
-    exact = tfim_chain_energy(20, 1.0, boundary=boundary)
-    est = _optimise(tfim_chain(20, 1.0, boundary=boundary), n_steps=1000, n_samples=256)
+    exact = tfim_chain_energy(20, h=1.0, boundary=boundary)
+    est = _optimise(tfim_chain(20, h=1.0, boundary=boundary), n_steps=1000, n_samples=256)
     assert abs(est.mean - exact) / abs(exact) <= target

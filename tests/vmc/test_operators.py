@@ -80,10 +80,10 @@ def _named_operators():
     sx, sz = nk.operator.spin.sigmax, nk.operator.spin.sigmaz
     sy = nk.operator.spin.sigmay
     return {
-        "ising-obc": lambda: tfim_chain(6, 0.7).operator,
-        "ising-pbc": lambda: tfim_chain(6, 1.3, J=-0.5, boundary="periodic").operator,
+        "ising-obc": lambda: tfim_chain(6, h=0.7).operator,
+        "ising-pbc": lambda: tfim_chain(6, h=1.3, J=-0.5, boundary="periodic").operator,
         "heisenberg-marshall": lambda: heisenberg_chain(6, boundary="periodic").operator,
-        "xxz": lambda: xxz_chain(6, 0.4, marshall_sign=False).operator,
+        "xxz": lambda: xxz_chain(6, delta=0.4, marshall_sign=False).operator,
         "netket-heisenberg": lambda: nk.operator.Heisenberg(hi, graph),
         "graph-site-and-bond": lambda: nk.operator.GraphOperator(
             hi, graph, site_ops=[np.array([[0.3, 1.0], [1.0, -0.3]])],
@@ -93,10 +93,10 @@ def _named_operators():
         "local-sum": lambda: sx(hi, 0) @ sy(hi, 3) + 2 * sz(hi, 1) + sx(hi, 2) @ sx(hi, 5),
         "local-product": lambda: (sx(hi, 0) + sz(hi, 1)) @ (sy(hi, 1) + sx(hi, 4)),
         "sum-operator": lambda: nk.operator.SumOperator(
-            tfim_chain(6, 0.7).operator, nk.operator.PauliStrings(hi, ["XXIIIY"], [0.3]),
+            tfim_chain(6, h=0.7).operator, nk.operator.PauliStrings(hi, ["XXIIIY"], [0.3]),
             coefficients=[1.0, 2.0]),
         "product-operator": lambda: nk.operator.ProductOperator(
-            nk.operator.PauliStrings(hi, ["XXIIIY"], [0.3]), tfim_chain(6, 0.7).operator),
+            nk.operator.PauliStrings(hi, ["XXIIIY"], [0.3]), tfim_chain(6, h=0.7).operator),
         "qubit": lambda: nk.operator.LocalOperator(
             nk.hilbert.Qubit(6), [np.array([[0.1, 2], [2, 0.5]])], [[3]]),
     }
@@ -119,7 +119,7 @@ def test_named_operators_equal_get_conn_padded(name):
 
 def test_dense_matrix_rows():
     """One end-to-end check against the dense matrix, independent of get_conn_padded."""
-    op = xxz_chain(5, 0.4, marshall_sign=False).operator
+    op = xxz_chain(5, delta=0.4, marshall_sign=False).operator
     conn = ConnectedOperator(op)
     hi = op.hilbert
     s = torch.as_tensor(np.asarray(hi.states_to_local_indices(np.asarray(hi.all_states()))),
@@ -133,7 +133,7 @@ def test_dense_matrix_rows():
 
 
 def test_padded_layout_and_compact_elements():
-    conn = ConnectedOperator(tfim_chain(8, 0.9, boundary="periodic").operator)
+    conn = ConnectedOperator(tfim_chain(8, h=0.9, boundary="periodic").operator)
     s = torch.randint(0, 2, (11, 8), generator=torch.Generator().manual_seed(3))
     sc, mels = conn.connected(s)
     assert sc.shape == (11, conn.max_conn_size, 8) and mels.shape == (11, conn.max_conn_size)

@@ -139,7 +139,7 @@ def test_relative_shift_and_eigh_pseudo_inverse():
 @pytest.mark.parametrize("phase", [False, True])
 def test_exact_sr_matches_dense_expectations_and_energy_gradient(phase):
     """With weights p(s) over all configurations: S, F from exact expectations, F = dE/2."""
-    system = tfim_chain(5, 0.8)
+    system = tfim_chain(5, h=0.8)
     model = RNNWavefunction1D(5, hidden_size=3, phase=phase, dtype=torch.float64, seed=3)
     h = _dense_h(system, model)
     configs = model.all_configurations()
@@ -203,12 +203,12 @@ def test_bad_arguments():
 
 
 def _tfim6():
-    system = tfim_chain(6, 1.0)
+    system = tfim_chain(6, h=1.0)
     return system, ConnectedOperator(system.operator), exact_ground_state_energy(system.operator)
 
 
 def test_dense_h_matches_netket():
-    system = tfim_chain(4, 0.7)
+    system = tfim_chain(4, h=0.7)
     model = RNNWavefunction1D(4, hidden_size=2, seed=0)
     e = torch.linalg.eigvalsh(_dense_h(system, model))[0]
     assert abs(float(e) - exact_ground_state_energy(system.operator)) < 1e-10

@@ -89,8 +89,8 @@ def test_cached_sampling_matches_born_rule(cell):
 
 @pytest.mark.parametrize(
     "build",
-    [lambda: tfim_chain(8, 0.8, boundary="periodic"), lambda: heisenberg_chain(8),
-     lambda: xxz_chain(8, 0.3, marshall_sign=False, boundary="periodic")],
+    [lambda: tfim_chain(8, h=0.8, boundary="periodic"), lambda: heisenberg_chain(8),
+     lambda: xxz_chain(8, delta=0.3, marshall_sign=False, boundary="periodic")],
     ids=["tfim", "heisenberg", "xxz"],
 )
 @pytest.mark.parametrize("phase", [False, True], ids=["real", "phase"])
@@ -122,7 +122,7 @@ def test_chunking_gives_identical_results():
 
 def test_float32_model_energy_and_error_bar_match_float64():
     """float32 amplitudes with float64 accumulation: same energy and error bar to 1e-5."""
-    system = tfim_chain(16, 1.0)
+    system = tfim_chain(16, h=1.0)
     m32 = RNNWavefunction1D(16, hidden_size=16, dtype=torch.float32, seed=3)
     m64 = RNNWavefunction1D(16, hidden_size=16, dtype=torch.float64, seed=3)
     m64.load_state_dict({k: v.double() for k, v in m32.state_dict().items()})
@@ -139,7 +139,7 @@ def test_float32_model_energy_and_error_bar_match_float64():
 
 def test_vmc_prefix_and_scratch_steps_agree():
     def run(method):
-        system = xxz_chain(8, 0.5, boundary="periodic")
+        system = xxz_chain(8, delta=0.5, boundary="periodic")
         model = RNNWavefunction1D(8, hidden_size=6, phase=True, dtype=torch.float64, seed=2)
         vmc = VMC(system.operator, model, n_samples=64, seed=3, method=method)
         return vmc.run(4, progress=False)["energy"]
@@ -232,7 +232,7 @@ def test_diagonal_only_operator():
 
 def test_chunked_backward_equals_whole_batch():
     def run(grad_chunk_size):
-        system = tfim_chain(7, 0.9)
+        system = tfim_chain(7, h=0.9)
         model = RNNWavefunction1D(7, hidden_size=5, n_layers=2, phase=True,
                                   dtype=torch.float64, seed=1)
         vmc = VMC(system.operator, model, n_samples=50, seed=2,

@@ -97,12 +97,33 @@ def test_sampling_reproducible_and_no_global_rng():
 
 
 def test_log_psi_consistency():
-    model = RNNWavefunction1D(5, hidden_size=4, phase=True, dtype=torch.float64, seed=2)
+    """The phase head's output is the phase of psi: ``phi(s) = sum_i phi_i(s_i)``.
+
+    With the phase head's weights zeroed and bias ``(0, b)``, every site whose spin has local
+    index 1 adds ``pi softsign(b) = pi / 2`` (b = 1), so ``psi(s) = sqrt(p(s)) i^{n_1(s)}``;
+    the amplitudes do not depend on the phase head, and the state stays normalised.
+    """
+    n = 5
+    model = RNNWavefunction1D(n, hidden_size=4, phase=True, dtype=torch.float64, seed=2)
     s = model.all_configurations()
     lp = model.log_psi(s)
-    assert lp.is_complex() and lp.shape == (32,)
+    assert lp.is_complex() and lp.shape == (2**n,)
     torch.testing.assert_close(2 * lp.real, model.log_prob(s))
-    assert float(lp.imag.abs().max()) < 5 * math.pi
+    log_p = model.log_prob(s).detach()
+    with torch.no_grad():
+        model.phase_head.weight.zero_()
+        model.phase_head.bias.copy_(torch.tensor([0.0, 1.0], dtype=torch.float64))
+    n_ones = s.sum(-1).to(torch.float64)
+    lp = model.log_psi(s).detach()
+    torch.testing.assert_close(lp.imag, 0.5 * math.pi * n_ones, rtol=0, atol=1e-12)
+    torch.testing.assert_close(lp.real, 0.5 * log_p, rtol=0, atol=1e-12)
+    expected = torch.exp(0.5 * log_p).to(torch.complex128) * (1j) ** n_ones
+    psi = model.psi_vector()
+    torch.testing.assert_close(psi, expected, rtol=0, atol=1e-12)
+    assert abs(float((psi.abs() ** 2).sum()) - 1.0) < 1e-12
+    # the phase interferes: overlap with the positive state sqrt(p) is |sum_s p(s) i^n1(s)|
+    overlap = abs(complex(torch.vdot(torch.exp(0.5 * log_p).to(torch.complex128), psi)))
+    assert overlap < 0.99
 
 
 @pytest.mark.parametrize(

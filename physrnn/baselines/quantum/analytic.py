@@ -59,7 +59,9 @@ def _check_n_sites(n_sites: int) -> int:
     return n
 
 
-def tfim_chain_energy(n_sites: int, h: float, J: float = 1.0, boundary: str = "open") -> float:
+def tfim_chain_energy(
+    n_sites: int, *, h: float, J: float = 1.0, boundary: str = "open"
+) -> float:
     """Exact ground-state energy (total) of the transverse-field Ising chain.
 
     ``H = -J sum_<ij> sz_i sz_j - h sum_i sx_i`` with Pauli matrices, solved by the
@@ -130,7 +132,7 @@ def tfim_chain_energy(n_sites: int, h: float, J: float = 1.0, boundary: str = "o
     return -0.5 * math.fsum(np.abs(ev).tolist())
 
 
-def tfim_infinite_chain_energy_per_site(h: float, J: float = 1.0) -> float:
+def tfim_infinite_chain_energy_per_site(h: float, *, J: float = 1.0) -> float:
     """Ground-state energy per site of the infinite transverse-field Ising chain.
 
     ``H = -J sum_i sz_i sz_{i+1} - h sum_i sx_i`` with Pauli matrices, N -> infinity::

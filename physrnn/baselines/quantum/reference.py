@@ -57,7 +57,7 @@ def reference_energy(system: SpinSystem, *, max_exact_sites: int = 20) -> Refere
     if system.name == "tfim" and p.get("lattice") == "chain":
         boundary = p["boundary"]
         if boundary == "open" or n % 2 == 0:
-            e = tfim_chain_energy(n, p["h"], J=p["J"], boundary=boundary)
+            e = tfim_chain_energy(n, h=p["h"], J=p["J"], boundary=boundary)
             return Reference(e, "analytic", "free fermions (Jordan-Wigner), "
                              + ("bidiagonal singular values" if boundary == "open"
                                 else "antiperiodic momenta"))

@@ -2,7 +2,7 @@
 
 :func:`describe_dataset` validates the file (:func:`~physrnn.data.hdf5.validate.check_dataset`)
 and summarises its system, shapes, time span (in Lyapunov times where known), integrator,
-splits, normalisation and provenance. Re-exported by :mod:`physrnn.data.hdf5.file`.
+splits, normalisation and provenance. Schema in :mod:`physrnn.data.hdf5.schema`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from typing import Any
 import h5py
 import numpy as np
 
-from physrnn.data.hdf5.file import (
+from physrnn.data.hdf5.schema import (
     DATASET_FORMAT,
     SCHEMA_ATTRS,
     SPLIT_NAMES,
     Normalisation,
-    _read_meta,
-    _walk_datasets,
+    read_meta,
+    walk_datasets,
 )
 from physrnn.data.hdf5.validate import check_dataset
 
@@ -55,14 +55,14 @@ def describe_dataset(path: str | Path) -> str:
     path = Path(path)
     check_dataset(path)
     with h5py.File(path, "r") as f:
-        m = _read_meta(f)
+        m = read_meta(f)
         t = f["t"][()]
         y = f["y"]
         n_traj, n_t, n_state = y.shape
         y_info = (y.dtype, y.chunks, y.compression)
         splits = {k: int(f["splits"][k].shape[0]) for k in SPLIT_NAMES}
         norm = Normalisation(mean=f["normalisation/mean"][()], std=f["normalisation/std"][()])
-        obs = {k: (d.shape, d.dtype) for k, d in _walk_datasets(f["observables"]).items()} \
+        obs = {k: (d.shape, d.dtype) for k, d in walk_datasets(f["observables"]).items()} \
             if "observables" in f else {}
         y0_shape = f["y0"].shape if "y0" in f else None
     names = m["state_names"]

@@ -1,11 +1,10 @@
-"""Validation of ``physrnn-dataset`` files (schema in :mod:`physrnn.data.hdf5.file`).
+"""Validation of ``physrnn-dataset`` files (schema in :mod:`physrnn.data.hdf5.schema`).
 
 :func:`validate_dataset` lists every problem of a file (foreign, corrupted or truncated,
 outdated or future schema version, missing datasets, inconsistent shapes, bad splits; with
 ``deep=True`` also non-finite states and a stale normalisation); :func:`check_dataset` raises
-:class:`~physrnn.errors.RecordError` with that list. Both are re-exported by
-:mod:`physrnn.data.hdf5.file`, whose :func:`~physrnn.data.hdf5.file.read_dataset` checks
-before reading.
+:class:`~physrnn.errors.RecordError` with that list. :func:`~physrnn.data.hdf5.read.read_dataset`
+and :func:`~physrnn.data.hdf5.describe.describe_dataset` check before reading.
 """
 
 from __future__ import annotations
@@ -18,21 +17,20 @@ import h5py
 import numpy as np
 
 import physrnn
-from physrnn.data.hdf5.file import (
-    _FLOAT_ATTRS,
-    _INT_ATTRS,
-    _STR_ATTRS,
-    _STR_SEQ_ATTRS,
+from physrnn.data.hdf5.schema import (
     DATASET_FORMAT,
     DATASET_SCHEMA_VERSION,
+    FLOAT_ATTRS,
+    INT_ATTRS,
     SCHEMA_ATTRS,
     SPLIT_NAMES,
-    _attr,
-    _split_problems,
-    _walk_datasets,
-    _where,
-    compute_normalisation,
+    STR_ATTRS,
+    STR_SEQ_ATTRS,
+    attribute_value,
+    nonfinite_location,
+    walk_datasets,
 )
+from physrnn.data.hdf5.splits import compute_normalisation, split_problems
 from physrnn.errors import RecordError
 
 __all__ = ["validate_dataset", "check_dataset"]
@@ -44,7 +42,7 @@ def _is_real(v: Any) -> bool:
 
 def _validate_open(f: h5py.File, deep: bool) -> list[str]:
     problems: list[str] = []
-    fmt = _attr(f.attrs.get("format"))
+    fmt = attribute_value(f.attrs.get("format"))
     if fmt is None:
         contents = sorted(f.keys())[:8]
         return [f"not a physrnn dataset: no 'format' attribute (a foreign HDF5 file; top-level "
@@ -52,7 +50,7 @@ def _validate_open(f: h5py.File, deep: bool) -> list[str]:
     if fmt != DATASET_FORMAT:
         return [f"not a physrnn dataset: format attribute is {fmt!r}, expected "
                 f"{DATASET_FORMAT!r}"]
-    version = _attr(f.attrs.get("schema_version"))
+    version = attribute_value(f.attrs.get("schema_version"))
     if version is None:
         return ["no 'schema_version' attribute; cannot tell which schema the file follows"]
     if not isinstance(version, int) or isinstance(version, bool):
@@ -66,19 +64,19 @@ def _validate_open(f: h5py.File, deep: bool) -> list[str]:
         return [f"schema_version {version} is newer than this physrnn ({physrnn.__version__}) "
                 f"understands (version {DATASET_SCHEMA_VERSION}); upgrade physrnn"]
 
-    attrs = {k: _attr(v) for k, v in f.attrs.items()}
+    attrs = {k: attribute_value(v) for k, v in f.attrs.items()}
     for key in SCHEMA_ATTRS:
         if key not in attrs:
             problems.append(f"missing root attribute {key!r}")
             continue
         v = attrs[key]
-        if key in _STR_ATTRS and not isinstance(v, str):
+        if key in STR_ATTRS and not isinstance(v, str):
             problems.append(f"attribute {key!r} must be a string, got {v!r}")
-        elif key in _FLOAT_ATTRS and not _is_real(v):
+        elif key in FLOAT_ATTRS and not _is_real(v):
             problems.append(f"attribute {key!r} must be a number, got {v!r}")
-        elif key in _INT_ATTRS and not (isinstance(v, int) and not isinstance(v, bool)):
+        elif key in INT_ATTRS and not (isinstance(v, int) and not isinstance(v, bool)):
             problems.append(f"attribute {key!r} must be an integer, got {v!r}")
-        elif key in _STR_SEQ_ATTRS and not (isinstance(v, tuple)
+        elif key in STR_SEQ_ATTRS and not (isinstance(v, tuple)
                                             and all(isinstance(s, str) for s in v)):
             problems.append(f"attribute {key!r} must be a list of strings, got {v!r}")
     if isinstance(attrs.get("params"), str):
@@ -131,7 +129,7 @@ def _validate_open(f: h5py.File, deep: bool) -> list[str]:
     if _is_real(attrs.get("n_traj")) and attrs["n_traj"] != n_traj:
         problems.append(f"attribute n_traj = {attrs['n_traj']} but '/y' holds {n_traj} "
                         "trajectories")
-    for key in _STR_SEQ_ATTRS:
+    for key in STR_SEQ_ATTRS:
         if isinstance(attrs.get(key), tuple) and len(attrs[key]) != n_state:
             problems.append(f"attribute {key!r} has {len(attrs[key])} entries but '/y' has "
                             f"n_state = {n_state}")
@@ -141,7 +139,7 @@ def _validate_open(f: h5py.File, deep: bool) -> list[str]:
         if not isinstance(obs, h5py.Group):
             problems.append("'/observables' must be a group")
         else:
-            for name, d in _walk_datasets(obs).items():
+            for name, d in walk_datasets(obs).items():
                 if d.ndim < 2 or d.shape[:2] != (n_traj, n_ty):
                     problems.append(f"observable '/observables/{name}' has shape {d.shape}; "
                                     f"expected (n_traj, n_t, ...) = ({n_traj}, {n_ty}, ...)")
@@ -177,7 +175,7 @@ def _validate_open(f: h5py.File, deep: bool) -> list[str]:
             problems.append(f"missing split dataset(s) {['/splits/' + k for k in missing]}")
         else:
             splits = {k: sp[k][()] for k in SPLIT_NAMES}
-            problems.extend(_split_problems(splits, n_traj))
+            problems.extend(split_problems(splits, n_traj))
 
     if deep and not problems:
         problems.extend(_deep_problems(f, attrs, splits))
@@ -194,7 +192,7 @@ def _deep_problems(f: h5py.File, attrs: dict[str, Any],
     for i in range(y.shape[0]):
         yi = y[i]
         if not np.all(np.isfinite(yi)):
-            value, where = _where(yi, t, names)
+            value, where = nonfinite_location(yi, t, names)
             problems.append(f"'/y' holds a non-finite value {value!r} at trajectory {i}{where}")
             break
     if splits is not None and not problems:
