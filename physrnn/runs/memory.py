@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from physrnn.data.tasks import make_task
+from physrnn.nn.recurrent import CELLS
 from physrnn.runs.memory_config import MEMORY_VARIANTS, MemoryRunConfig
 from physrnn.runs.skeleton import Run
 
@@ -51,7 +52,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 VARIANTS = MEMORY_VARIANTS
 
 

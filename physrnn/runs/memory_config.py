@@ -16,7 +16,7 @@ from physrnn.config import require
 __all__ = ["MEMORY_CELLS", "MEMORY_VARIANTS", "MemoryConfig", "MemoryRunConfig"]
 
 #: The recurrent cells a memory experiment compares.
-MEMORY_CELLS = ("rnn", "lstm", "gru")
+MEMORY_CELLS = ("rnn", "lstm", "gru")  # the order of the table; all in physrnn.nn.CELLS
 #: Variants of the plain tanh RNN (see :mod:`physrnn.runs.memory`).
 MEMORY_VARIANTS = ("plain", "clip", "orthogonal", "identity")
 
