@@ -105,8 +105,8 @@ def _parser() -> argparse.ArgumentParser:
         k = sub.add_parser(kind.name, formatter_class=fmt, help=kind.help,
                            description=kind.description, epilog=kind.summary_help())
         if kind.config_file:
-            k.add_argument("config", type=Path, help=_CONFIG_HELP.get(kind.name, "TOML config "
-                                                                           "file"))
+            k.add_argument("config", type=Path,
+                           help=_CONFIG_HELP.get(kind.name, "TOML config file"))
             _add_run_options(k, out_required=True)
         else:
             KIND_OPTIONS[kind.name](k)

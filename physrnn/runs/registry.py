@@ -180,7 +180,15 @@ RUN_KINDS: dict[str, RunKind] = {k.name: k for k in (
                     "forcing, then closed-loop rollout), then score it and every configured "
                     "baseline on the test split. Started as R processes (torchrun "
                     "--nproc-per-node R -m physrnn.cli train ..., or srun), training is "
-                    "data-parallel: data.batch_size is per process, rank 0 writes the outputs.",
+                    "data-parallel: data.batch_size is per process, rank 0 writes the outputs. "
+                    "Evaluation cost: readout.features = 'quadratic' refits by one QR per "
+                    "training trajectory of (steps + p) x p with p ~ hidden_size^2 / 2 (about "
+                    "75 s and 5 GB per 25,000-step trajectory at hidden_size 128 on one core), "
+                    "then an SVD of p x p; the esn baseline fits eval.esn_configs reservoirs on "
+                    "the whole train split; each forecast runs horizon_lyapunov Lyapunov times "
+                    "step by step. Away from a terminal a progress line is logged every 30 s "
+                    "(PHYSRNN_PROGRESS_EVERY seconds) with the phase, k/N, loss, elapsed and "
+                    "ETA.",
         config_path="physrnn.train.config:TrainRunConfig",
         config_sections=("data", "model", "train", "readout", "eval", "run"),
         job_path="physrnn.runs.train:run_train_job",

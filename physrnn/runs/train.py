@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from physrnn.runs.records import load_checkpoint
 from physrnn.runs.registry import TRAIN_SUMMARY_KEYS
 from physrnn.runs.skeleton import Run
 from physrnn.train.config import TrainRunConfig
-from physrnn.train.evaluate import evaluate_forecasters, forecast_windows
+from physrnn.train.evaluate import evaluate_forecasters, fit_all_baselines, forecast_windows
 from physrnn.train.loop import RolloutSchedule, Trainer
 from physrnn.train.parallel import (
     make_data_parallel,
@@ -124,8 +123,8 @@ def _eval_horizon(config: TrainRunConfig, data: TrajectoryData) -> int:
     return max(1, int(math.ceil(config.eval.horizon_lyapunov * unit_time / dt)))
 
 
-def refit_readout(config: TrainRunConfig, model: RecurrentForecaster,
-                  data: TrajectoryData) -> tuple[RecurrentForecaster, ReadoutFit]:
+def refit_readout(config: TrainRunConfig, model: RecurrentForecaster, data: TrajectoryData,
+                  *, progress: bool | None = None) -> tuple[RecurrentForecaster, ReadoutFit]:
     """The ``[readout]`` step: ridge read-out on the train split, ridge chosen on validation
     forecasts of the test horizon (capped by the validation trajectories' length)."""
     from physrnn.train.readout import select_readout
@@ -146,7 +145,7 @@ def refit_readout(config: TrainRunConfig, model: RecurrentForecaster,
     try:
         return select_readout(model, y[splits["train"]], val.context, val.truth,
                               ridges=list(r.ridges), washout=r.washout, readout=r.features,
-                              threshold=config.eval.threshold)
+                              threshold=config.eval.threshold, progress=progress)
     except ValueError as exc:
         raise ConfigError(f"readout: {exc}") from None
 
@@ -196,6 +195,7 @@ def evaluate_run(
     data: TrajectoryData,
     *,
     fit_baselines: bool = True,
+    progress: bool | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Score the trained RNN and the configured baselines on the test split.
 
@@ -214,13 +214,9 @@ def evaluate_run(
     windows = forecast_windows(y, splits["test"], n_test=config.eval.n_test,
                                context=config.data.context, horizon=horizon,
                                seed=config.run.seed)
-    forecasters: dict[str, Any] = {}
-    fit_s: dict[str, float] = {}
-    for name, base in (_baselines(config, data, dt) if fit_baselines else {}).items():
-        t0 = time.perf_counter()
-        forecasters[name] = base.fit(y[splits["train"]], y[splits["val"]] if len(
-            splits["val"]) else None)
-        fit_s[name] = time.perf_counter() - t0
+    forecasters, fit_s = fit_all_baselines(
+        _baselines(config, data, dt) if fit_baselines else {}, y[splits["train"]],
+        y[splits["val"]] if len(splits["val"]) else None, progress=progress)
     name = model_name(config)
     forecasters = {name: TorchForecaster(model, name=name),
                    **forecasters}
@@ -230,7 +226,7 @@ def evaluate_run(
     rows, forecasts, free_runs = evaluate_forecasters(
         forecasters, windows, dt=dt, lyapunov_exponent=lam, threshold=config.eval.threshold,
         free_run_steps=min(steps, y.shape[1]) if steps else 0, truth_pool=pool,
-        floor_pool=floor, return_free_runs=True)
+        floor_pool=floor, return_free_runs=True, progress=progress)
     for row in rows:
         if row["model"] in fit_s:
             row["fit_s"] = fit_s[row["model"]]
@@ -439,10 +435,10 @@ def _train(run: Run, config: TrainRunConfig, *, progress: bool | None, evaluate:
         return summary("completed")
     model, fit = trainer.model, None
     if config.readout.features != "none":
-        model, fit = refit_readout(config, trainer.model, data)
+        model, fit = refit_readout(config, trainer.model, data, progress=progress)
         _save_readout(out / "readout.pt", model, fit)
         log.info("read-out refit: ridge %.1e, one-step rmse %.2e", fit.ridge, fit.one_step_rmse)
-    rows, extras = evaluate_run(config, model, data) if evaluate else ([], {})
+    rows, extras = evaluate_run(config, model, data, progress=progress) if evaluate else ([], {})
     result = summary("completed", rows)
     if fit is not None:
         result.update(readout_ridge=fit.ridge, readout_one_step_rmse=fit.one_step_rmse)

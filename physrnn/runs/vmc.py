@@ -22,6 +22,7 @@ from physrnn.baselines.quantum.reference import Reference, reference_energy
 from physrnn.checkpoints import check_state_shapes
 from physrnn.distributed import get_world_size
 from physrnn.errors import ConfigError, NonFiniteError, RecordError
+from physrnn.progress import phase
 from physrnn.runs import preempt
 from physrnn.runs.plotting import plot_vmc_history
 from physrnn.runs.registry import VMC_SUMMARY_KEYS as SUMMARY_KEYS
@@ -176,7 +177,8 @@ def _optimise(run: Run, config: VMCRunConfig, *, progress: bool | None,
     if driver.step_count < config.vmc.n_steps:
         return finish("interrupted",
                       f"stopped after {driver.step_count} of {config.vmc.n_steps} steps")
-    est = driver.estimate(config.vmc.final_samples)
+    with phase("final estimate", enabled=progress is not False):
+        est = driver.estimate(config.vmc.final_samples)
     results = _results(driver, system, ref, est, config, device, "completed")
     results["wall_time_s"] = time.perf_counter() - t0
     return run.finish(results, history=driver.history_arrays(), figures=figures)

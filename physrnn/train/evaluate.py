@@ -31,8 +31,9 @@ from physrnn.metrics.forecast import (
     valid_prediction_time,
 )
 from physrnn.nn.base import Forecaster
+from physrnn.progress import Progress, lines_wanted, phase
 
-__all__ = ["ForecastWindows", "forecast_windows", "evaluate_forecasters"]
+__all__ = ["ForecastWindows", "forecast_windows", "fit_all_baselines", "evaluate_forecasters"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,38 @@ def forecast_windows(
                        trajectories=trajs, starts=starts)
 
 
+def fit_all_baselines(
+    baselines: dict[str, Forecaster],
+    train: np.ndarray,
+    val: np.ndarray | None,
+    *,
+    progress: bool | None = None,
+) -> tuple[dict[str, Forecaster], dict[str, float]]:
+    """Fit every baseline, in order, on ``train`` ``(n_traj, n_t, d)`` (and ``val``).
+
+    The ``baselines`` phase of an evaluation: with ``progress`` not ``False`` it is bracketed by
+    phase lines, and with plain progress lines (:func:`physrnn.progress.lines_wanted`) each
+    fit is reported.
+
+    Cost: that of each ``fit`` (the ESN's random search fits ``esn_configs`` reservoirs on
+    the whole train split, each a reservoir run and an SVD of ``rows x (1 + N + d)``).
+
+    Returns:
+        ``(fitted, fit_s)``: what each ``fit`` returned, and its wall time in seconds, by name.
+    """
+    fitted: dict[str, Forecaster] = {}
+    fit_s: dict[str, float] = {}
+    lines = Progress(len(baselines), phase="baselines", unit="baseline",
+                     enabled=lines_wanted(progress))
+    with phase("baselines", enabled=progress is not False):
+        for i, (name, base) in enumerate(baselines.items()):
+            t0 = time.perf_counter()  # each fit gets its own copy: none sees another's edits
+            fitted[name] = base.fit(train.copy(), None if val is None else val.copy())
+            fit_s[name] = time.perf_counter() - t0
+            lines.update(i + 1, fitted=name, fit_s=fit_s[name])
+    return fitted, fit_s
+
+
 def _long_run(model: Forecaster, seed_context: np.ndarray, n_steps: int) -> np.ndarray | None:
     try:
         run = model.forecast(seed_context, n_steps)
@@ -88,6 +121,25 @@ def _long_run(model: Forecaster, seed_context: np.ndarray, n_steps: int) -> np.n
         log.warning("free run of %s failed: %s", model.name, exc)
         return None
     return run if np.all(np.isfinite(run)) else None
+
+
+def _free_run_scores(row: dict[str, Any], name: str, model: Forecaster,
+                     windows: ForecastWindows, n_steps: int, truth_pool: np.ndarray,
+                     sigma: np.ndarray, dt: float, free_runs: dict[str, np.ndarray]) -> None:
+    """Add ``w1_longrun``/``psd_longrun`` (and ``longrun_note``) of one model's free run of
+    ``n_steps`` from the first test context to ``row``; keep the run in ``free_runs``."""
+    run = _long_run(model, windows.context[:1], n_steps)
+    if run is None:
+        row["w1_longrun"] = row["psd_longrun"] = math.inf
+        return
+    free_runs[name] = run[0]
+    row["w1_longrun"] = invariant_measure_distance(run, truth_pool, sigma)
+    try:
+        row["psd_longrun"] = power_spectrum_distance(run, truth_pool, dt=dt)
+    except ValueError as exc:  # the free run settled on a fixed point: no spectrum
+        row["psd_longrun"] = math.inf
+        row["longrun_note"] = f"free run degenerate: {exc}"
+        log.warning("%s: %s", name, row["longrun_note"])
 
 
 def evaluate_forecasters(
@@ -101,6 +153,7 @@ def evaluate_forecasters(
     truth_pool: np.ndarray | None = None,
     floor_pool: np.ndarray | None = None,
     return_free_runs: bool = False,
+    progress: bool | None = None,
 ) -> tuple:
     """Forecast every window with every model and score them.
 
@@ -112,6 +165,13 @@ def evaluate_forecasters(
         free_run_steps: length of the long free run for the long-run statistics (0 = skip).
         truth_pool: ``(n, T, d)`` true test trajectories for the long-run comparison.
         floor_pool: independent true trajectories (validation split) for the floor.
+        progress: ``False`` reports nothing; otherwise the ``forecasts`` and ``free runs``
+            phases are bracketed by phase lines, with plain progress lines per model where
+            :func:`physrnn.progress.lines_wanted` says so.
+
+    Cost: every model forecasts ``n`` windows of ``H`` steps (one closed-loop step at a time
+    for the recurrent models and the reservoir) and runs once for ``free_run_steps`` steps;
+    the long-run scores sort the ``truth_pool`` once per model.
 
     Returns:
         ``(rows, forecasts)``: one row per model (``model``, ``median_vpt``, ``vpt_q25``,
@@ -129,40 +189,42 @@ def evaluate_forecasters(
     rows: list[dict[str, Any]] = []
     forecasts: dict[str, np.ndarray] = {}
     free_runs: dict[str, np.ndarray] = {}
-    for name, model in forecasters.items():
-        t0 = time.perf_counter()
-        pred = np.asarray(model.forecast(windows.context, horizon), dtype=np.float64)
-        elapsed = time.perf_counter() - t0
-        forecasts[name] = pred
-        vpt, censored = valid_prediction_time(pred, windows.truth, sigma, dt=dt,
-                                              lyapunov_exponent=lam, threshold=threshold,
-                                              return_censored=True)
-        s = summarise_vpt(vpt, censored)
-        row: dict[str, Any] = {
-            "model": name, "median_vpt": s["median"], "vpt_q25": s["q25"], "vpt_q75": s["q75"],
-            "vpt_iqr": s["iqr"], "n_censored": s["n_censored"], "n_test": s["n"],
-            "vpt_unit": "Lyapunov times" if lam else "time units", "forecast_s": elapsed,
-        }
-        if t_one <= horizon * dt:
-            row["nrmse_1lyap"] = nrmse_at(pred, windows.truth, sigma, dt=dt, t=t_one)
-        if free_run_steps > 0 and truth_pool is not None:
-            run = _long_run(model, windows.context[:1], free_run_steps)
-            if run is None:
-                row["w1_longrun"] = row["psd_longrun"] = math.inf
-            else:
-                free_runs[name] = run[0]
-                row["w1_longrun"] = invariant_measure_distance(run, truth_pool, sigma)
-                try:
-                    row["psd_longrun"] = power_spectrum_distance(run, truth_pool, dt=dt)
-                except ValueError as exc:  # the free run settled on a fixed point: no spectrum
-                    row["psd_longrun"] = math.inf
-                    row["longrun_note"] = f"free run degenerate: {exc}"
-                    log.warning("%s: %s", name, row["longrun_note"])
-        rows.append(row)
-    if free_run_steps > 0 and truth_pool is not None and floor_pool is not None:
-        rows.append({"model": "truth floor",
-                     "w1_longrun": invariant_measure_distance(floor_pool, truth_pool, sigma),
-                     "psd_longrun": power_spectrum_distance(floor_pool, truth_pool, dt=dt)})
+    shown, lines_on = progress is not False, lines_wanted(progress)
+    lines = Progress(len(forecasters), phase="forecasts", unit="model", enabled=lines_on)
+    with phase("forecasts", enabled=shown):
+        for i, (name, model) in enumerate(forecasters.items()):
+            t0 = time.perf_counter()
+            pred = np.asarray(model.forecast(windows.context, horizon), dtype=np.float64)
+            elapsed = time.perf_counter() - t0
+            forecasts[name] = pred
+            vpt, censored = valid_prediction_time(pred, windows.truth, sigma, dt=dt,
+                                                  lyapunov_exponent=lam, threshold=threshold,
+                                                  return_censored=True)
+            s = summarise_vpt(vpt, censored)
+            row: dict[str, Any] = {
+                "model": name, "median_vpt": s["median"], "vpt_q25": s["q25"],
+                "vpt_q75": s["q75"], "vpt_iqr": s["iqr"], "n_censored": s["n_censored"],
+                "n_test": s["n"], "vpt_unit": "Lyapunov times" if lam else "time units",
+                "forecast_s": elapsed,
+            }
+            if t_one <= horizon * dt:
+                row["nrmse_1lyap"] = nrmse_at(pred, windows.truth, sigma, dt=dt, t=t_one)
+            rows.append(row)
+            lines.update(i + 1, model=name, median_vpt=s["median"])
+    if free_run_steps > 0 and truth_pool is not None:
+        lines = Progress(len(forecasters), phase="free runs", unit="model", enabled=lines_on)
+        with phase("free runs", enabled=shown):
+            for i, (row, (name, model)) in enumerate(zip(rows, forecasters.items(),
+                                                         strict=True)):
+                _free_run_scores(row, name, model, windows, free_run_steps, truth_pool,
+                                 sigma, dt, free_runs)
+                lines.update(i + 1, model=name, w1=row["w1_longrun"])
+            if floor_pool is not None:
+                rows.append({"model": "truth floor",
+                             "w1_longrun": invariant_measure_distance(floor_pool, truth_pool,
+                                                                      sigma),
+                             "psd_longrun": power_spectrum_distance(floor_pool, truth_pool,
+                                                                    dt=dt)})
     if return_free_runs:
         return rows, forecasts, free_runs
     return rows, forecasts

@@ -49,6 +49,7 @@ from physrnn.checkpoints import save_checkpoint
 from physrnn.distributed import resolve_device
 from physrnn.errors import NonFiniteError
 from physrnn.optim import grad_norm
+from physrnn.progress import Progress, lines_wanted
 from physrnn.seeding import derive_seed
 from physrnn.train import losses
 from physrnn.train.losses import LOSSES, LossFn, as_batch, resolve_loss, widened_loss
@@ -183,6 +184,7 @@ class Trainer:
         self.stopped = False
         self.stop_training = False  # a callback may set it to end fit() after this epoch
         self.parallel: Any = None  # data-parallel reductions, see physrnn.train.parallel
+        self._lines: Progress | None = None  # plain progress lines while fit() runs
 
     # ------------------------------------------------------------------ helpers
     def _param_dtype(self) -> torch.dtype:
@@ -288,6 +290,9 @@ class Trainer:
                 self.scheduler.step()
             loss_sum += loss * n
             n_sum += n
+            if n_batches and self._lines is not None:
+                self._lines.update(epoch - 1 + (i + 1) / n_batches, batch=f"{i + 1}/{n_batches}",
+                                   loss=loss_sum / n_sum)
         if n_sum == 0:
             raise ValueError(f"the train loader yielded no batches in epoch {epoch}")
         return loss_sum / n_sum, norms
@@ -386,6 +391,8 @@ class Trainer:
         disable = None if progress is None else not progress
         bar = tqdm(total=epochs, initial=min(self.epoch, epochs), disable=disable, desc="train",
                    dynamic_ncols=True, leave=True, unit="epoch")
+        self._lines = Progress(epochs, phase="train", unit="epoch", start=min(self.epoch, epochs),
+                               enabled=lines_wanted(progress))
         try:
             while self.epoch < epochs:
                 rec = self._run_epoch(train_loader, val_loader)
@@ -394,12 +401,15 @@ class Trainer:
                     postfix["val"] = f"{rec.val_loss:.3e}"
                 bar.set_postfix(postfix, refresh=False)
                 bar.update(1)
+                self._lines.update(self.epoch, **{"loss": rec.train_loss, **(
+                    {"val": rec.val_loss} if val_loader is not None else {})})
                 for cb in callbacks:
                     cb(self, rec)
                 if self.stopped or self.stop_training:
                     break
         finally:
             bar.close()
+            self._lines = None
         if self.stopped and self.patience is not None:
             log.info("early stopping at epoch %d: no improvement of the validation metric for "
                      "%d epochs (best %.6g at epoch %d)", self.epoch, self.patience,

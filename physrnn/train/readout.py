@@ -16,8 +16,15 @@ quadratic features are what make the difference). Every column is penalised alik
 :class:`~physrnn.nn.reservoir.EchoStateNetwork`. The solution uses a QR factorisation of
 ``[A | Y]`` accumulated over row chunks (memory ``O(p^2)`` for ``p`` features, whatever the
 data length) and the SVD of its ``R`` factor, ``W^T = V diag(s / (s^2 + ridge)) U^T Q^T Y``,
-which is accurate for the tiny ridges that long forecasts need. The fitted model is returned in
-float64: one-step errors of ~1e-8 are below float32 resolution.
+which is accurate for the tiny ridges that long forecasts need.
+Cost: a QR of ``(rows + p) x (p + n)`` per chunk (one training trajectory when its rows pass
+``max_bytes``: every long trajectory is its own chunk), about ``2 (n_t - washout + p) p^2``
+flops per trajectory, then an SVD of ``p x p`` (``~20 p^3``); memory about two copies of
+``(n_t - washout + p) (p + n)`` float64. For the quadratic read-out ``p = d_h (d_h + 3) / 2 +
+n + 1`` grows as ``d_h^2``: with ``d_h = 128`` (``p = 8388``) a trajectory of 25 000 steps
+costs ~5e12 flops (~75 s on one core) and ~5 GB, the SVD ~4 minutes, so long training
+trajectories and wide networks make the refit the longest stage of a run. The fitted model
+is returned in float64: one-step errors of ~1e-8 are below float32 resolution.
 
 :func:`select_readout` fits every ridge of a grid (one factorisation) and keeps the one whose
 closed-loop forecasts on *validation* windows stay valid longest.
@@ -37,6 +44,7 @@ import torch
 from physrnn.errors import NonFiniteError
 from physrnn.metrics.forecast import valid_steps
 from physrnn.nn.recurrent import RecurrentForecaster, n_readout_features, readout_features
+from physrnn.progress import Progress, lines_wanted, phase
 
 __all__ = ["ReadoutFit", "fit_readout", "select_readout", "readout_system"]
 
@@ -78,26 +86,33 @@ def _as_series(series: Any, name: str, n_state: int) -> torch.Tensor:
 
 
 class _Factorisation:
-    """``R`` of ``[A | Y]`` (``A`` = features with a constant column), then ``R_A = U S V^T``."""
+    """``R`` of ``[A | Y]`` (``A`` = features with a constant column), then ``R_A = U S V^T``.
+
+    Cost: per chunk of trajectories (one trajectory when a trajectory's rows exceed
+    ``max_bytes``) a Householder QR of ``(rows + p) x (p + n)``, then one SVD of ``p x p``:
+    about ``2 (n_t - washout + p) p^2`` flops per training trajectory plus ``~20 p^3``, with
+    ``p = d_h (d_h + 3) / 2 + n + 1`` for the quadratic read-out (8388 for ``d_h = 128``),
+    and memory about two copies of the stacked ``(rows + p) x (p + n)`` float64 block.
+    """
 
     def __init__(self, model: RecurrentForecaster, series: torch.Tensor, washout: int,
-                 max_bytes: float = 2e8) -> None:
+                 max_bytes: float = 2e8, *, progress: bool | None = None) -> None:
         p: int | None = None
         r_acc: torch.Tensor | None = None
         n_rows = 0
-        for a, b in _chunks(series.shape[0], series.shape[1], washout, model, max_bytes):
+        n_traj = series.shape[0]
+        lines = Progress(n_traj, phase="read-out refit", unit="trajectory",
+                         enabled=lines_wanted(progress))
+        for a, b in _chunks(n_traj, series.shape[1], washout, model, max_bytes):
             x = series[a:b]
             with torch.no_grad():
                 h, _ = model.rnn(x)
-            feats = readout_features(h[:, washout:-1], x[:, washout:-1], model.readout)
-            ones = torch.ones(*feats.shape[:-1], 1, dtype=feats.dtype)
-            target = x[:, washout + 1:] - (x[:, washout:-1] if model.predict_increments else 0)
-            block = torch.cat([feats, ones, target], dim=-1).reshape(-1, feats.shape[-1] + 1
-                                                                     + x.shape[-1])
-            p = feats.shape[-1] + 1
-            n_rows += block.shape[0]
-            stacked = block if r_acc is None else torch.cat([r_acc, block])
+            stacked, p = _stacked_rows(r_acc, h, x, washout, model, max_bytes)
+            n_rows += (b - a) * (x.shape[1] - washout - 1)
+            del r_acc, h  # r_acc is copied into stacked: keep one copy during the QR
             r_acc = torch.linalg.qr(stacked, mode="r").R
+            del stacked
+            lines.update(b, rows=n_rows)
         assert r_acc is not None and p is not None
         if r_acc.shape[0] < r_acc.shape[1]:  # fewer rows than columns: pad R (same R^T R)
             r_acc = torch.cat([r_acc, r_acc.new_zeros(r_acc.shape[1] - r_acc.shape[0],
@@ -107,6 +122,8 @@ class _Factorisation:
         self._outside = float((r_acc[p:, p:] ** 2).sum())
         self.r_a = r_acc[:p, :p]
         self.qty = r_acc[:p, p:]
+        if lines.enabled:
+            lines.note(f"SVD of the {p} x {p} R factor ({n_rows} rows factorised)")
         self.u, self.s, self.vh = torch.linalg.svd(self.r_a)
         self.uqty = self.u.T @ self.qty
 
@@ -121,6 +138,40 @@ class _Factorisation:
         resid = self.r_a @ w_t - self.qty                            # R-space residual
         full = float((resid**2).sum()) + self._outside
         return w_t.T.contiguous(), math.sqrt(max(full, 0.0) / (self.n_rows * self.qty.shape[1]))
+
+
+def _stacked_rows(r_acc: torch.Tensor | None, h: torch.Tensor, x: torch.Tensor, washout: int,
+                  model: RecurrentForecaster, max_bytes: float) -> tuple[torch.Tensor, int]:
+    """``[R_acc; [phi, 1, target]]``: the running ``R`` above the rows of a trajectory chunk.
+
+    ``h`` ``(b, T, d_h)`` hidden states of ``x`` ``(b, T, n)``; rows are the steps
+    ``washout <= t < T - 1`` of every trajectory, trajectory-major, as one
+    ``torch.cat`` of the whole block would give, but written into one preallocated tensor a
+    few time steps at a time (the features of a long trajectory are not held twice).
+
+    Returns:
+        ``(stacked, p)``: ``(r + b (T - washout - 1), p + n)`` float64 with ``p`` the number
+        of feature columns including the constant.
+    """
+    b, n_t, n = x.shape
+    p = n_readout_features(model.hidden_size, n, model.readout) + 1
+    t_rows = n_t - washout - 1
+    r_rows = 0 if r_acc is None else r_acc.shape[0]
+    stacked = torch.empty(r_rows + b * t_rows, p + n, dtype=h.dtype)
+    if r_acc is not None:
+        stacked[:r_rows] = r_acc
+    step = max(1, int(max_bytes // (8 * 4 * (p + n))))  # feature temporaries of one slice
+    for j in range(b):
+        base = r_rows + j * t_rows
+        for t0 in range(washout, n_t - 1, step):
+            t1 = min(t0 + step, n_t - 1)
+            rows = stacked[base + t0 - washout:base + t1 - washout]
+            hx, xx = h[j, t0:t1], x[j, t0:t1]
+            rows[:, :p - 1] = readout_features(hx, xx, model.readout)
+            rows[:, p - 1] = 1.0
+            target = x[j, t0 + 1:t1 + 1] - (xx if model.predict_increments else 0)
+            rows[:, p:] = target
+    return stacked, p
 
 
 def _chunks(n_traj: int, n_t: int, washout: int, model: RecurrentForecaster,
@@ -144,7 +195,8 @@ def _fitted_copy(model: RecurrentForecaster, w: torch.Tensor, dtype: torch.dtype
     return out.eval()
 
 
-def _prepare(model: RecurrentForecaster, train: Any, washout: int, readout: str | None):
+def _prepare(model: RecurrentForecaster, train: Any, washout: int, readout: str | None,
+             progress: bool | None = None):
     if not isinstance(model, RecurrentForecaster):
         raise TypeError(f"fit_readout needs a RecurrentForecaster, got {type(model).__name__}")
     if readout is not None:
@@ -153,7 +205,7 @@ def _prepare(model: RecurrentForecaster, train: Any, washout: int, readout: str 
         raise ValueError(f"washout must be an integer >= 0, got {washout!r}")
     work = copy.deepcopy(model).to(device="cpu", dtype=torch.float64).eval()
     x = _as_series(train, "train", model.n_state)
-    return work, _Factorisation(work, x, int(washout))
+    return work, _Factorisation(work, x, int(washout), progress=progress)
 
 
 def fit_readout(
@@ -202,6 +254,7 @@ def select_readout(
     readout: str | None = "quadratic",
     threshold: float = 0.4,
     dtype: torch.dtype = torch.float64,
+    progress: bool | None = None,
 ) -> tuple[RecurrentForecaster, ReadoutFit]:
     """Fit the read-out for every ridge in ``ridges``; keep the best on validation forecasts.
 
@@ -213,7 +266,14 @@ def select_readout(
     Args:
         val_context: ``(n_windows, n_context, n_state)`` validation contexts.
         val_truth: ``(n_windows, horizon, n_state)`` what followed each context.
+        progress: ``False`` reports nothing; otherwise the ``read-out refit`` phase is
+            bracketed by phase lines, with plain progress lines (per trajectory factorised,
+            per ridge tried) where :func:`physrnn.progress.lines_wanted` says so.
         Other arguments as in :func:`fit_readout`.
+
+    Cost: the factorisation (see the module docstring; it dominates for long trajectories
+    and a quadratic read-out of a wide network), then per ridge a closed-loop forecast of
+    every validation window over its horizon.
 
     Returns:
         ``(fitted, info)`` as :func:`fit_readout`, with ``info.table`` listing every ridge.
@@ -223,10 +283,21 @@ def select_readout(
         raise ValueError(f"ridges must be a non-empty list of numbers >= 0, got {ridges!r}")
     ctx = _as_series(val_context, "val_context", model.n_state)
     truth = _as_series(val_truth, "val_truth", model.n_state).numpy()
-    work, fac = _prepare(model, train, washout, readout)
+    with phase("read-out refit", enabled=progress is not False):
+        return _select(model, train, ctx, truth, ridges, washout, readout, threshold, dtype,
+                       progress)
+
+
+def _select(model: RecurrentForecaster, train: Any, ctx: torch.Tensor, truth: np.ndarray,
+            ridges: list[float], washout: int, readout: str | None, threshold: float,
+            dtype: torch.dtype, progress: bool | None) -> tuple[RecurrentForecaster, ReadoutFit]:
+    """:func:`select_readout` after its checks: factorise, then try every ridge."""
+    work, fac = _prepare(model, train, washout, readout, progress)
     best: tuple[tuple[float, float], RecurrentForecaster, float, float] | None = None
     table = []
-    for ridge in ridges:
+    lines = Progress(len(ridges), phase="read-out refit", unit="ridge",
+                     enabled=lines_wanted(progress))
+    for i, ridge in enumerate(ridges):
         w, rmse = fac.solve(ridge)
         cand = _fitted_copy(work, w, dtype)
         with torch.no_grad():
@@ -239,6 +310,7 @@ def select_readout(
                  rmse, score[0])
         if best is None or score > best[0]:
             best = (score, cand, ridge, rmse)
+        lines.update(i + 1, ridge=ridge, val_median_steps=score[0])
     assert best is not None
     _, fitted, ridge, rmse = best
     return fitted, ReadoutFit(ridge, rmse, fac.n_rows, fac.n_features, int(washout), table)

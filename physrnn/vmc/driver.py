@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from physrnn.distributed import DistributedError, is_main
 from physrnn.errors import NonFiniteError
 from physrnn.optim import make_optimizer
+from physrnn.progress import Progress, lines_wanted
 from physrnn.seeding import derive_seed
 from physrnn.vmc import parallel
 from physrnn.vmc.estimators import (
@@ -325,6 +326,8 @@ class VMC:
             disable = True
         bar = tqdm(total=n_steps, initial=self.step_count, disable=disable, desc="vmc",
                    dynamic_ncols=True, leave=True)
+        lines = Progress(n_steps, phase="vmc", unit="step", start=min(self.step_count, n_steps),
+                         enabled=is_main() and lines_wanted(progress))
         try:
             while self.step_count < n_steps:
                 rec = self.step()
@@ -334,6 +337,8 @@ class VMC:
                     postfix["rel"] = f"{abs((rec.energy - reference) / reference):.1e}"
                 bar.set_postfix(postfix, refresh=False)
                 bar.update(1)
+                lines.update(self.step_count, **{"E": rec.energy, "err": rec.error,
+                                                 "var": rec.variance})
                 if callback is not None:
                     callback(self, rec)
         finally:
