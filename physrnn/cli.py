@@ -343,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet = getattr(args, "quiet", False)
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("jax").setLevel(logging.WARNING)  # its backend probing is not news
     from physrnn.runlock import held_locks
 
     held_before = {id(lock) for lock in held_locks()}

@@ -17,7 +17,7 @@ from physrnn.nn.diagnostics import (
     verdict,
 )
 from physrnn.nn.recurrent import RecurrentForecaster, TorchForecaster, closed_loop
-from physrnn.nn.reservoir import EchoStateNetwork, esn_search
+from physrnn.nn.reservoir import EchoStateNetwork
 
 __all__ = [
     "Forecaster",
@@ -25,7 +25,6 @@ __all__ = [
     "TorchForecaster",
     "closed_loop",
     "EchoStateNetwork",
-    "esn_search",
     "hidden_gradient_norms",
     "step_jacobians",
     "jacobian_spectra",

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
+from physrnn.baselines.forecast import esn_search
 from physrnn.metrics.forecast import valid_steps
 from physrnn.nn.base import Forecaster
-from physrnn.nn.reservoir import EchoStateNetwork, esn_search
+from physrnn.nn.reservoir import EchoStateNetwork
 
 
 def _linear_map(seed: int = 0) -> np.ndarray:

@@ -9,6 +9,7 @@ from physrnn.baselines.forecast.predictors import (
     SINDyBaseline,
     make_baseline,
 )
+from physrnn.baselines.forecast.search import DEFAULT_SEARCH_SPACE, esn_search
 
 __all__ = ["Persistence", "ClimatologicalMean", "LinearAR", "ESNBaseline", "SINDyBaseline",
-           "BASELINES", "make_baseline"]
+           "BASELINES", "make_baseline", "esn_search", "DEFAULT_SEARCH_SPACE"]

@@ -9,7 +9,8 @@ on float64 ``(n_traj, n_t, n_state)`` arrays in normalised units, then
   (zero in normalised units up to the train/val split, but computed).
 * :class:`LinearAR`: ``x_{t+1} = c + sum_{k=1}^p A_k x_{t+1-k}``, least squares across
   trajectories; ``p = 1`` is the DMD-like linear propagator.
-* :class:`ESNBaseline`: an echo-state network tuned by :func:`physrnn.nn.reservoir.esn_search`.
+* :class:`ESNBaseline`: an echo-state network tuned by
+  :func:`physrnn.baselines.forecast.esn_search`.
 * :class:`SINDyBaseline`: sparse identification of nonlinear dynamics (Brunton, Proctor and Kutz,
   PNAS 113, 3932 (2016)) with pysindy (optional: ``pip install pysindy``), integrated forward
   with :func:`scipy.integrate.solve_ivp`.
@@ -25,8 +26,9 @@ import math
 
 import numpy as np
 
+from physrnn.baselines.forecast.search import esn_search
 from physrnn.nn.base import check_n_steps, check_series
-from physrnn.nn.reservoir import EchoStateNetwork, esn_search
+from physrnn.nn.reservoir import EchoStateNetwork
 
 __all__ = [
     "Persistence",
@@ -185,13 +187,13 @@ class LinearAR(_Fitted):
 class ESNBaseline(_Fitted):
     """Echo-state network whose hyperparameters are tuned on the validation set.
 
-    ``fit(train, val)`` runs :func:`~physrnn.nn.reservoir.esn_search` (random search, score =
+    ``fit(train, val)`` runs :func:`~physrnn.baselines.forecast.esn_search` (random search, score =
     median valid prediction time on ``val`` windows) and keeps the best network. Without
     ``val``, the last ``val_fraction`` of every training trajectory's time steps is held out
     for the search (and the network is trained on the rest).
 
     Args:
-        **search_kwargs: passed to :func:`~physrnn.nn.reservoir.esn_search` (``n_configs``,
+        **search_kwargs: passed to :func:`~physrnn.baselines.forecast.esn_search` (``n_configs``,
             ``seed``, ``n_reservoir``, ``n_context``, ``n_horizon``, ``space``, and fixed
             :class:`~physrnn.nn.reservoir.EchoStateNetwork` arguments).
 
@@ -363,7 +365,7 @@ def make_baseline(name: str, **kwargs):
     """Build the baseline registered under ``name`` (see :data:`BASELINES`) with ``kwargs``.
 
     ``"sindy"`` needs ``dt``; ``"linear"`` takes ``order`` and ``ridge``; ``"esn"`` takes
-    :func:`~physrnn.nn.reservoir.esn_search` arguments.
+    :func:`~physrnn.baselines.forecast.esn_search` arguments.
     """
     try:
         cls = BASELINES[name]
