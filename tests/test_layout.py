@@ -4,7 +4,7 @@
   attribute (``module._name``);
 * no import circle between physrnn modules (imports inside functions count too);
 * the library tiers never import the application tier (``physrnn.runs``, ``physrnn.cli``,
-  ``physrnn.launch``);
+  ``physrnn.launch``), and each tier imports only tiers below it or its own;
 * no module is much over 500 lines;
 * ``ruff check .`` is clean.
 """
@@ -19,6 +19,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "physrnn"
 APPLICATION = ("physrnn.runs", "physrnn.cli", "physrnn.launch")
+#: Tier of each subpackage (docs/architecture.md); every other top-level module is tier 1.
+TIERS = {"physrnn.cli": 5, "physrnn.launch": 5, "physrnn.runs": 4,
+         "physrnn.vmc": 3, "physrnn.train": 3, "physrnn.baselines": 3, "physrnn.metrics": 3,
+         "physrnn.wavefunctions": 2, "physrnn.nn": 2, "physrnn.data": 2, "physrnn.spins": 2,
+         "physrnn.systems": 2}
 MAX_LINES = 520
 
 
@@ -144,6 +149,18 @@ def test_library_never_imports_the_application_tier():
     bad = [f"{m} imports {t}" for m in MODULES if not application(m)
            for t in sorted(GRAPH[m][0]) if application(t)]
     assert not bad, "library modules importing the application tier:\n" + "\n".join(bad)
+
+
+def _tier(module: str) -> int:
+    return TIERS.get(".".join(module.split(".")[:2]), 1)
+
+
+def test_each_tier_imports_only_tiers_below_or_its_own():
+    # ``physrnn`` itself (the lazy facade) is imported by lower tiers for ``__version__`` only
+    bad = [f"{m} (tier {_tier(m)}) imports {t} (tier {_tier(t)})" for m in MODULES
+           if m != "physrnn" for t in sorted(GRAPH[m][0])
+           if t != "physrnn" and _tier(t) > _tier(m)]
+    assert not bad, "imports that go up a tier:\n" + "\n".join(bad)
 
 
 def test_modules_are_short():
