@@ -347,7 +347,7 @@ def run_row(spec: RowSpec, cfg: dict[str, Any], full: dict[str, Any], *, budget_
         "relative_error_err": rel_err,
         "energy_exact": exact,
         "relative_error_exact": rel_exact,
-        "v_score": est.v_score(n, system.e_inf),
+        "v_score": est.v_score(n, e_inf=system.e_inf),
         "target": spec.target,
         "target_reached": reached,
         "wall_s": wall_s,

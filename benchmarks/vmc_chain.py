@@ -193,7 +193,7 @@ def _run_physrnn(n_sites: int, cfg: dict[str, Any]) -> dict[str, Any]:
         "energy": est.mean,
         "error": est.error,
         "variance": est.variance,  # ddof = 1
-        "vscore": est.v_score(n_sites, system.e_inf),
+        "vscore": est.v_score(n_sites, e_inf=system.e_inf),
         "final_samples": est.n_samples,
         "energy_last_step": float(history["energy"][-1]),
         "wall_s": wall_s,

@@ -3,13 +3,13 @@
 * :mod:`physrnn.metrics.quantum`: relative error, fidelity, V-score.
 * :mod:`physrnn.metrics.forecast`: NRMSE versus lead time, valid prediction time in Lyapunov
   times, invariant-measure and power-spectrum distances, invariant drift, the OU bound.
+* :mod:`physrnn.metrics.invariants`: the drift of a conserved quantity.
 * :mod:`physrnn.metrics.lyapunov`: the largest Lyapunov exponent (Benettin).
 
 Nothing here imports torch, netket or the VMC driver.
 """
 
 from physrnn.metrics.forecast import (
-    invariant_drift,
     invariant_measure_distance,
     lead_times,
     nrmse,
@@ -24,6 +24,7 @@ from physrnn.metrics.forecast import (
     valid_steps,
     wasserstein_per_component,
 )
+from physrnn.metrics.invariants import invariant_drift
 from physrnn.metrics.lyapunov import largest_lyapunov_exponent
 from physrnn.metrics.quantum import fidelity, relative_error, v_score
 

@@ -47,7 +47,6 @@ __all__ = [
     "invariant_measure_distance",
     "power_spectrum_distance",
     "truth_floor",
-    "invariant_drift",
     "ou_optimal_nrmse",
     "ou_forecast_efficiency",
 ]
@@ -405,35 +404,7 @@ def truth_floor(
     return metric(truth_a, truth_b, *args, **kwargs)
 
 
-# ----------------------------------------------------------------------------- invariants, OU
-
-
-def invariant_drift(values: Any, *, relative: bool = True) -> np.ndarray:
-    """Largest departure of a conserved quantity from its initial value.
-
-    ``max_t |I(t) - I(0)|``, divided by ``|I(0)|`` if ``relative`` (dimensionless; an
-    ``I(0) = 0`` raises ValueError), else in the quantity's own units (energy, angular
-    momentum, ...).
-
-    Args:
-        values: ``(batch, time)`` one invariant, or ``(batch, time, n_invariants)``.
-
-    Returns:
-        ``(batch,)``, or ``(batch, n_invariants)`` for 3-D input. NaN/inf in ``values`` raise.
-    """
-    v = np.asarray(values, dtype=float)
-    if v.ndim not in (2, 3) or 0 in v.shape:
-        raise ValueError(f"values must be (batch, time[, n_invariants]), got shape {v.shape}")
-    if not np.all(np.isfinite(v)):
-        raise NonFiniteError(f"values has {np.count_nonzero(~np.isfinite(v))} non-finite entries")
-    i0 = v[:, :1]
-    drift = np.abs(v - i0).max(axis=1)
-    if not relative:
-        return drift
-    if np.any(i0 == 0):
-        raise ValueError("relative drift of an invariant whose initial value is 0 is undefined; "
-                         "use relative=False")
-    return drift / np.abs(i0[:, 0])
+# ----------------------------------------------------------------------------- the OU bound
 
 
 def ou_optimal_nrmse(tau: Any, theta: float) -> np.ndarray:

@@ -213,6 +213,16 @@ def _numpy(a: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
+def _label_axes(ax, xlabel: str, ylabel: str, title: str, *, legend_size: int = 8) -> None:
+    """Axis labels, a light grid, the legend and the optional title of a diagnostics plot."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="best", fontsize=legend_size)
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
 def plot_gradient_norms(norms_by_model: Mapping[str, torch.Tensor | np.ndarray],
                         path: str | Path, *, title: str = "") -> Path:
     """``||dL/dh_t||`` (log scale) against the number of steps before the loss, one line per
@@ -236,12 +246,7 @@ def plot_gradient_norms(norms_by_model: Mapping[str, torch.Tensor | np.ndarray],
             label = f"{name}: {v['kind']}, x{v['decay_per_step']:.3g}/step"
         k = np.arange(a.size - 1, -1, -1)
         ax.semilogy(k, np.maximum(a, 1e-300), lw=1.2, color=f"C{i % 10}", label=label)
-    ax.set_xlabel("steps before the loss  (T - 1 - t)")
-    ax.set_ylabel("||dL/dh_t||")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
+    _label_axes(ax, "steps before the loss  (T - 1 - t)", "||dL/dh_t||", title)
     return save_figure(plt, fig, path)
 
 
@@ -272,12 +277,8 @@ def plot_jacobian_spectra(sv: torch.Tensor | np.ndarray, path: str | Path, *,
                     color=cmap(i / max(d - 1, 1)), label="largest" if i == 0 else
                     ("smallest" if i == d - 1 else None))
     ax.axhline(1.0, color="k", ls="--", lw=1.0)
-    ax.set_xlabel("time step t  (J_t = ds_{t+1}/ds_t)")
-    ax.set_ylabel("singular values (median over batch)")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=10)
+    _label_axes(ax, "time step t  (J_t = ds_{t+1}/ds_t)", "singular values (median over batch)",
+                title)
     return save_figure(plt, fig, path)
 
 
@@ -301,10 +302,5 @@ def plot_weight_contributions(contributions: Mapping[str, torch.Tensor | np.ndar
         floor = positive.max() * 1e-30 if positive.size else 1e-300
         ax.semilogy(np.arange(len(v)), np.maximum(v, floor), lw=1.0, color=f"C{k % 10}",
                     label=name)
-    ax.set_xlabel("time step t")
-    ax.set_ylabel("||dL/dW at step t||")
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="best", fontsize=7)
-    if title:
-        ax.set_title(title, fontsize=10)
+    _label_axes(ax, "time step t", "||dL/dW at step t||", title, legend_size=7)
     return save_figure(plt, fig, path)

@@ -241,7 +241,8 @@ def _physics_scores(rows: list[dict[str, Any]], forecasts: dict[str, np.ndarray]
                     free_runs: dict[str, np.ndarray], windows, data: TrajectoryData,
                     dt: float) -> None:
     """Scores that need the system: OU optimal-forecast efficiency, invariant drift."""
-    from physrnn.metrics.forecast import invariant_drift, ou_forecast_efficiency
+    from physrnn.metrics.forecast import ou_forecast_efficiency
+    from physrnn.metrics.invariants import invariant_drift
     from physrnn.systems.base import get_system
 
     meta = data.meta

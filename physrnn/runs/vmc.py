@@ -45,7 +45,7 @@ def _results(driver: VMC, system: SpinSystem, ref: Reference | None, est, config
     if est is not None:
         out.update(energy=est.mean, energy_error=est.error,
                    energy_per_site=est.mean / system.n_sites, variance=est.variance,
-                   v_score=est.v_score(system.n_sites, system.e_inf))
+                   v_score=est.v_score(system.n_sites, e_inf=system.e_inf))
     if ref is not None:
         out.update(reference_energy=ref.energy, reference_kind=ref.kind,
                    reference_source=ref.source)

@@ -53,7 +53,7 @@ class EnergyStats:
     imag: float
     n_samples: int
 
-    def v_score(self, n_sites: int, e_inf: float = 0.0) -> float:
+    def v_score(self, n_sites: int, *, e_inf: float = 0.0) -> float:
         """V-score ``N Var(E) / (E - E_inf)^2`` (Wu et al., Science 2024)."""
         return v_score(n_sites, variance=self.variance, energy=self.mean, e_inf=e_inf)
 
