@@ -249,9 +249,22 @@ class EchoStateNetwork:
         if not drawn:
             self._init_matrices(train.shape[2])
         u_in = train[:, :-1]
-        states = self._drive(u_in)[:, self.washout:]
+        b, n_t, n = u_in.shape
+        n_res = self.n_reservoir
+        # the rows [1; g(r_{t+1}); u_t] are written in place, one block for the whole matrix,
+        # so the states are never held twice (same values as _features(_drive(u), u))
+        x = np.empty((b, n_t - self.washout, 1 + n_res + n))
+        x[..., 0] = 1.0
+        r = np.zeros((b, n_res))
+        for t in range(n_t):
+            r = self._step(r, u_in[:, t])
+            if t >= self.washout:
+                x[:, t - self.washout, 1:1 + n_res] = r
+        if self.squared_states:
+            x[..., 1:1 + n_res:2] **= 2
         u_in = u_in[:, self.washout:]
-        x = self._features(states, u_in).reshape(-1, 1 + self.n_reservoir + train.shape[2])
+        x[..., 1 + n_res:] = u_in
+        x = x.reshape(-1, 1 + n_res + n)
         z = train[:, self.washout + 1:]
         if self.target == "increment":
             z = z - u_in
