@@ -35,9 +35,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from _common import REPO_ROOT
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # importable from tests as well
 
-__all__ = ["FAULTS", "run_faults", "fault_table_columns", "VMC_FAULT"]
+from _common import REPO_ROOT  # noqa: E402
+
+__all__ = ["FAULTS", "run_faults", "fault_table_columns", "VMC_FAULT", "remove_while_running",
+           "removal_reported"]
 
 #: The run that faults hit: TFIM chain N = 6, 300 steps, a checkpoint every 10 steps.
 VMC_FAULT = ('[system]\nmodel = "tfim"\nn_sites = 6\n[vmc]\nn_steps = 300\nn_samples = 32\n'
@@ -438,6 +441,23 @@ def read_only_mid_run(ctx: Ctx, k: int) -> dict[str, Any]:
                      note=err.strip() + (f" | resume: {err2.strip()}" if code2 else ""))
 
 
+def remove_while_running(out: Path, *, tries: int = 100) -> None:
+    """Delete a run directory that a live run is writing into (it may add a temporary file
+    while the tree is removed, so ``rmtree`` is retried)."""
+    for _ in range(tries):
+        try:
+            shutil.rmtree(out)
+            return
+        except OSError:
+            time.sleep(0.01)
+
+
+def removal_reported(stderr: str) -> bool:
+    """Whether a run said its directory was removed: the next write finds it "vanished", or,
+    when the run checks its lock first, the lock file "was removed or replaced"."""
+    return "vanished" in stderr or "was removed or replaced" in stderr
+
+
 def removed_mid_run(ctx: Ctx, k: int) -> dict[str, Any]:
     """The run directory is deleted mid-run: exit 74, one line, and it is not recreated."""
     d = ctx.fresh("removed")
@@ -446,14 +466,9 @@ def removed_mid_run(ctx: Ctx, k: int) -> dict[str, Any]:
     if proc is None:
         return trial(False, clean_msg=False, note=NOT_STARTED)
     time.sleep(0.1 * k)
-    for _ in range(100):  # the run may add a temporary file while the tree is removed
-        try:
-            shutil.rmtree(out)
-            break
-        except OSError:
-            time.sleep(0.01)
+    remove_while_running(out)
     code, err = finish(proc)
-    return trial(code == WRITE_FAILED and "vanished" in err and not out.exists(),
+    return trial(code == WRITE_FAILED and removal_reported(err) and not out.exists(),
                  clean_msg=clean(err), note=err.strip())
 
 
