@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from physrnn.config import ConfigError, load_config, to_toml
+from physrnn.config import ConfigError, load_config, require, to_toml
 
 __all__ = ["DatasetCard", "load_card", "generate_from_card", "simulate_card"]
 
@@ -75,15 +75,13 @@ class CardSimulation:
     workers: int = 1
 
     def __post_init__(self) -> None:
-        from physrnn.config import require as _require
-
-        _require(self.n_traj >= 1, "n_traj", f"must be >= 1, got {self.n_traj}")
-        _require(self.t_final > 0, "t_final", f"must be > 0, got {self.t_final}")
-        _require(self.dt >= 0, "dt", f"must be > 0 (or 0 for the default), got {self.dt}")
-        _require(self.rtol >= 0 and self.atol >= 0, "rtol", "tolerances must be >= 0")
-        _require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
-        _require(self.workers >= 0, "workers", f"must be >= 0 (0 = all cores), got "
-                 f"{self.workers}")
+        require(self.n_traj >= 1, "n_traj", f"must be >= 1, got {self.n_traj}")
+        require(self.t_final > 0, "t_final", f"must be > 0, got {self.t_final}")
+        require(self.dt >= 0, "dt", f"must be > 0 (or 0 for the default), got {self.dt}")
+        require(self.rtol >= 0 and self.atol >= 0, "rtol", "tolerances must be >= 0")
+        require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        require(self.workers >= 0, "workers", f"must be >= 0 (0 = all cores), got "
+                f"{self.workers}")
 
 
 @dataclass(frozen=True)
@@ -96,14 +94,12 @@ class CardSplits:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from physrnn.config import require as _require
-
         fr = (self.train, self.val, self.test)
-        _require(all(f >= 0 for f in fr), "train", f"split fractions must be >= 0, got {fr}")
-        _require(abs(sum(fr) - 1.0) < 1e-9, "train", f"split fractions must sum to 1, got {fr}")
-        _require(self.train > 0, "train", "must be > 0: the normalisation is computed on the "
-                 f"train split, got {self.train}")
-        _require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        require(all(f >= 0 for f in fr), "train", f"split fractions must be >= 0, got {fr}")
+        require(abs(sum(fr) - 1.0) < 1e-9, "train", f"split fractions must sum to 1, got {fr}")
+        require(self.train > 0, "train", "must be > 0: the normalisation is computed on the "
+                f"train split, got {self.train}")
+        require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
 
 
 @dataclass(frozen=True)
