@@ -149,6 +149,11 @@ class RecurrentForecaster(nn.Module):
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         self.n_state = int(n_state)
+        #: width of the cell's input and of the read-out's output (``n_state`` here; a local
+        #: model, :class:`physrnn.nn.local.LocalRecurrentForecaster`, reads a patch with its
+        #: neighbours and predicts the patch only)
+        self.n_input = int(n_state)
+        self.n_output = int(n_state)
         self.cell = cell
         self.hidden_size = int(hidden_size)
         self.n_layers = int(n_layers)
@@ -163,16 +168,49 @@ class RecurrentForecaster(nn.Module):
                                    dropout=self.dropout if self.n_layers > 1 else 0.0,
                                    batch_first=True)
             self.out_dropout = nn.Dropout(self.dropout)
-            self.head = nn.Linear(self.hidden_size, self.n_state)
-        if readout != "linear":  # same start as the linear read-out, extra columns at zero
-            wide = nn.Linear(n_readout_features(self.hidden_size, self.n_state, readout),
-                             self.n_state)
-            with torch.no_grad():
-                wide.weight.zero_()
-                wide.weight[:, :self.hidden_size] = self.head.weight
-                wide.bias.copy_(self.head.bias)
-            self.head = wide
+        self.head = self.initial_head()
         self.to(dtype)
+
+    def initial_head(self) -> nn.Linear:
+        """A fresh read-out ``n_readout_features(hidden, n_input) -> n_output`` from ``seed``.
+
+        The linear part is torch's default initialisation (drawn after the cell's weights from
+        the model's seed); for the quadratic read-out the extra feature columns start at zero,
+        so the model starts as its linear counterpart.
+        """
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            CELLS[self.cell](self.n_input, self.hidden_size, num_layers=self.n_layers,
+                             batch_first=True)  # the cell's draws: the head comes after them
+            linear = nn.Linear(self.hidden_size, self.n_output)
+        if self.readout == "linear":
+            return linear
+        wide = nn.Linear(n_readout_features(self.hidden_size, self.n_input, self.readout),
+                         self.n_output)
+        with torch.no_grad():
+            wide.weight.zero_()
+            wide.weight[:, :self.hidden_size] = linear.weight
+            wide.bias.copy_(linear.bias)
+        return wide
+
+    @property
+    def views_per_series(self) -> int:
+        """Sequences the cell runs per input series (1; a local model: one per patch)."""
+        return 1
+
+    def teacher_view(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the cell reads and what the read-out predicts, for a series ``x``.
+
+        Args:
+            x: ``(batch, T, n_state)``.
+
+        Returns:
+            ``(inputs, targets)``: ``(batch * views, T, n_input)`` and
+            ``(batch * views, T, n_output)``; here both are ``x`` itself. The read-out at step
+            ``t`` predicts ``targets[:, t + 1]`` (minus ``targets[:, t]`` with
+            ``predict_increments``) from the cell's state after ``inputs[:, t]``.
+        """
+        return x, x
 
     @property
     def dtype(self) -> torch.dtype:
@@ -201,8 +239,8 @@ class RecurrentForecaster(nn.Module):
         if self.readout != "linear":
             raise ValueError(f"can only widen a linear read-out, this one is {self.readout!r}")
         out = copy.deepcopy(self)
-        wide = nn.Linear(n_readout_features(self.hidden_size, self.n_state, readout),
-                         self.n_state, dtype=self.dtype, device=self.device)
+        wide = nn.Linear(n_readout_features(self.hidden_size, self.n_input, readout),
+                         self.n_output, dtype=self.dtype, device=self.device)
         with torch.no_grad():
             wide.weight.zero_()
             wide.weight[:, :self.hidden_size] = self.head.weight

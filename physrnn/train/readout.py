@@ -104,14 +104,20 @@ class _Factorisation:
         lines = Progress(n_traj, phase="read-out refit", unit="trajectory",
                          enabled=lines_wanted(progress))
         for a, b in _chunks(n_traj, series.shape[1], washout, model, max_bytes):
-            x = series[a:b]
+            inputs, targets = model.teacher_view(series[a:b])
             with torch.no_grad():
-                h, _ = model.rnn(x)
-            stacked, p = _stacked_rows(r_acc, h, x, washout, model, max_bytes)
-            n_rows += (b - a) * (x.shape[1] - washout - 1)
-            del r_acc, h  # r_acc is copied into stacked: keep one copy during the QR
-            r_acc = torch.linalg.qr(stacked, mode="r").R
-            del stacked
+                h, _ = model.rnn(inputs)
+            holder = [r_acc]
+            del r_acc
+            for stacked, p_block in _stacked_rows(holder, h, inputs, targets, washout, model,
+                                                  max_bytes):
+                p = p_block
+                holder[0] = None  # copied into stacked: keep one copy during the QR
+                holder[0] = torch.linalg.qr(stacked, mode="r").R
+                del stacked
+            r_acc = holder[0]
+            n_rows += inputs.shape[0] * (inputs.shape[1] - washout - 1)
+            del h
             lines.update(b, rows=n_rows)
         assert r_acc is not None and p is not None
         if r_acc.shape[0] < r_acc.shape[1]:  # fewer rows than columns: pad R (same R^T R)
@@ -140,38 +146,56 @@ class _Factorisation:
         return w_t.T.contiguous(), math.sqrt(max(full, 0.0) / (self.n_rows * self.qty.shape[1]))
 
 
-def _stacked_rows(r_acc: torch.Tensor | None, h: torch.Tensor, x: torch.Tensor, washout: int,
-                  model: RecurrentForecaster, max_bytes: float) -> tuple[torch.Tensor, int]:
-    """``[R_acc; [phi, 1, target]]``: the running ``R`` above the rows of a trajectory chunk.
+def _stacked_rows(holder: list, h: torch.Tensor, x: torch.Tensor,
+                  targets: torch.Tensor, washout: int, model: RecurrentForecaster,
+                  max_bytes: float):
+    """Blocks ``[R_acc; [phi, 1, target]]``: the running ``R`` above read-out rows.
 
-    ``h`` ``(b, T, d_h)`` hidden states of ``x`` ``(b, T, n)``; rows are the steps
-    ``washout <= t < T - 1`` of every trajectory, trajectory-major, as one
-    ``torch.cat`` of the whole block would give, but written into one preallocated tensor a
-    few time steps at a time (the features of a long trajectory are not held twice).
+    ``h`` ``(b, T, d_h)`` hidden states of the cell inputs ``x`` ``(b, T, n_input)``, with
+    ``targets`` ``(b, T, n_output)`` (:meth:`RecurrentForecaster.teacher_view`); rows are the
+    steps ``washout <= t < T - 1`` of every sequence, sequence-major, yielded in blocks of
+    about ``max_bytes`` (whole sequences: at least one per block), each
+    written into one preallocated tensor a few time steps at a time. ``holder[0]`` is the
+    running ``R`` (``None`` at first): the caller replaces it by the ``R`` of every block
+    before the next block is built.
 
-    Returns:
-        ``(stacked, p)``: ``(r + b (T - washout - 1), p + n)`` float64 with ``p`` the number
-        of feature columns including the constant.
+    Yields:
+        ``(stacked, p)``: ``(r + rows, p + n_output)`` float64 with ``p`` the number of
+        feature columns including the constant.
     """
     b, n_t, n = x.shape
+    n_out = targets.shape[-1]
     p = n_readout_features(model.hidden_size, n, model.readout) + 1
     t_rows = n_t - washout - 1
-    r_rows = 0 if r_acc is None else r_acc.shape[0]
-    stacked = torch.empty(r_rows + b * t_rows, p + n, dtype=h.dtype)
-    if r_acc is not None:
-        stacked[:r_rows] = r_acc
-    step = max(1, int(max_bytes // (8 * 4 * (p + n))))  # feature temporaries of one slice
-    for j in range(b):
-        base = r_rows + j * t_rows
-        for t0 in range(washout, n_t - 1, step):
-            t1 = min(t0 + step, n_t - 1)
-            rows = stacked[base + t0 - washout:base + t1 - washout]
-            hx, xx = h[j, t0:t1], x[j, t0:t1]
-            rows[:, :p - 1] = readout_features(hx, xx, model.readout)
-            rows[:, p - 1] = 1.0
-            target = x[j, t0 + 1:t1 + 1] - (xx if model.predict_increments else 0)
-            rows[:, p:] = target
-    return stacked, p
+    width = p + n_out
+    # whole sequences are grouped into blocks of about max_bytes (a sequence is never split)
+    block = max(int(max_bytes // (8 * width)), t_rows)
+    step = max(1, int(max_bytes // (8 * 4 * width)))  # feature temporaries of one slice
+    per = max(1, block // t_rows)
+    pieces = [[(j, washout, n_t - 1) for j in range(a, min(a + per, b))]
+              for a in range(0, b, per)]
+    for group in pieces:
+        r_acc = holder[0]
+        rows_total = sum(t1 - t0 for _, t0, t1 in group)
+        r_rows = 0 if r_acc is None else r_acc.shape[0]
+        stacked = torch.empty(r_rows + rows_total, width, dtype=h.dtype)
+        if r_acc is not None:
+            stacked[:r_rows] = r_acc
+        base = r_rows
+        for j, g0, g1 in group:
+            for t0 in range(g0, g1, step):
+                t1 = min(t0 + step, g1)
+                rows = stacked[base + t0 - g0:base + t1 - g0]
+                hx, xx = h[j, t0:t1], x[j, t0:t1]
+                rows[:, :p - 1] = readout_features(hx, xx, model.readout)
+                rows[:, p - 1] = 1.0
+                target = targets[j, t0 + 1:t1 + 1]
+                if model.predict_increments:
+                    target = target - targets[j, t0:t1]
+                rows[:, p:] = target
+            base += g1 - g0
+        del r_acc
+        yield stacked, p
 
 
 def _chunks(n_traj: int, n_t: int, washout: int, model: RecurrentForecaster,
@@ -180,8 +204,9 @@ def _chunks(n_traj: int, n_t: int, washout: int, model: RecurrentForecaster,
     if n_t <= washout + 1:
         raise ValueError(f"trajectories of {n_t} steps leave nothing after a washout of "
                          f"{washout} steps (need at least {washout + 2})")
-    p = n_readout_features(model.hidden_size, model.n_state, model.readout) + 1 + model.n_state
-    rows_per_traj = n_t - washout - 1
+    p = (n_readout_features(model.hidden_size, model.n_input, model.readout) + 1
+         + model.n_output)
+    rows_per_traj = (n_t - washout - 1) * model.views_per_series
     per = max(1, int(max_bytes // (8 * p * rows_per_traj)))
     for a in range(0, n_traj, per):
         yield a, min(a + per, n_traj)
