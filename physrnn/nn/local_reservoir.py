@@ -13,7 +13,9 @@ uniform in [-1, 1]) scaled to ``spectral_radius`` (computed by ARPACK from a see
 vector); with ``sparse_input`` (default, as Pathak) each unit reads one site of the window
 (units assigned round-robin) with a weight uniform in ``[-input_scaling, input_scaling]``,
 else ``W_in`` is dense uniform; ``b`` is uniform in ``[-bias_scaling, bias_scaling]``; ``g``
-squares every second unit with ``squared_states`` (Pathak's symmetry breaking). The read-out
+squares every second unit with ``squared_states`` (Pathak's symmetry breaking); with
+``window_features="quadratic"`` the features also hold the window's quadratic monomials. The
+read-out
 predicts the owned sites ``u_{t+1}`` (``target="state"``) or their increment
 (``target="increment"``).
 
@@ -44,6 +46,7 @@ __all__ = ["LocalESN"]
 log = logging.getLogger(__name__)
 
 _TARGETS = ("state", "increment")
+_WINDOW_FEATURES = ("linear", "quadratic")
 
 
 class LocalESN:
@@ -56,6 +59,11 @@ class LocalESN:
         spectral_radius, leak, input_scaling, bias_scaling, ridge, degree, washout,
         squared_states, target: as :class:`~physrnn.nn.reservoir.EchoStateNetwork`.
         sparse_input: each unit reads one window site (True) or all of them (False).
+        window_features: ``"linear"`` (the window ``w_t`` beside the reservoir in eq. 2) or
+            ``"quadratic"`` (also its monomials ``w_i w_j``, ``i <= j``: the features of
+            next-generation reservoir computing, Gauthier et al., Nat. Commun. 12, 5564
+            (2021), next to the reservoir; a quadratic local law such as Lorenz-96's is then
+            in the read-out's span).
         block_steps: time steps per block of the normal equations (memory/speed trade-off).
         seed: int seed of ``W``, ``W_in`` and ``b``.
         name: the forecaster's name.
@@ -83,6 +91,7 @@ class LocalESN:
         squared_states: bool = True,
         target: str = "state",
         sparse_input: bool = True,
+        window_features: str = "linear",
         block_steps: int = 200,
         seed: int = 0,
         name: str = "local-esn",
@@ -103,6 +112,9 @@ class LocalESN:
             raise ValueError(f"{name}: degree must be > 0, got {degree!r}")
         if isinstance(washout, bool) or int(washout) != washout or washout < 0:
             raise ValueError(f"{name}: washout must be an int >= 0, got {washout!r}")
+        if window_features not in _WINDOW_FEATURES:
+            raise ValueError(f"{name}: unknown window_features {window_features!r}; choose "
+                             f"from {_WINDOW_FEATURES}")
         if target not in _TARGETS:
             raise ValueError(f"{name}: unknown target {target!r}; choose from {_TARGETS}")
         self.patch, self.overlap = int(patch), int(overlap)
@@ -117,6 +129,7 @@ class LocalESN:
         self.squared_states = bool(squared_states)
         self.target = target
         self.sparse_input = bool(sparse_input)
+        self.window_features = window_features
         self.block_steps = int(block_steps)
         self.seed = int(seed)
         self.name = name
@@ -128,7 +141,7 @@ class LocalESN:
         return {k: getattr(self, k) for k in (
             "patch", "overlap", "n_reservoir", "spectral_radius", "leak", "input_scaling",
             "bias_scaling", "ridge", "degree", "washout", "squared_states", "target",
-            "sparse_input", "block_steps", "seed", "name")}
+            "sparse_input", "window_features", "block_steps", "seed", "name")}
 
     def __repr__(self) -> str:
         return (f"LocalESN(patch={self.patch}, overlap={self.overlap}, n_reservoir="
@@ -174,15 +187,25 @@ class LocalESN:
             return act
         return (1.0 - self.leak) * r + self.leak * act
 
+    def n_features(self, width: int) -> int:
+        """``F``: 1 + N + width (+ width (width + 1) / 2 with quadratic window features)."""
+        quad = width * (width + 1) // 2 if self.window_features == "quadratic" else 0
+        return 1 + self.n_reservoir + width + quad
+
     def _features(self, r: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """Eq. (2)'s ``[1; g(r); w]``: ``(N, B)``, ``(B, width)`` -> ``(B, F)``."""
-        b = w.shape[0]
-        x = np.empty((b, 1 + self.n_reservoir + w.shape[1]))
+        """Eq. (2)'s ``[1; g(r); w (; w_i w_j, i <= j)]``: ``(N, B)``, ``(B, width)`` ->
+        ``(B, F)``."""
+        b, width = w.shape
+        n = self.n_reservoir
+        x = np.empty((b, self.n_features(width)))
         x[:, 0] = 1.0
-        x[:, 1:1 + self.n_reservoir] = r.T
+        x[:, 1:1 + n] = r.T
         if self.squared_states:
-            x[:, 1:1 + self.n_reservoir:2] **= 2
-        x[:, 1 + self.n_reservoir:] = w
+            x[:, 1:1 + n:2] **= 2
+        x[:, 1 + n:1 + n + width] = w
+        if self.window_features == "quadratic":
+            i, j = np.triu_indices(width)
+            np.multiply(w[:, i], w[:, j], out=x[:, 1 + n + width:])
         return x
 
     def _windows(self, u: np.ndarray) -> np.ndarray:
@@ -210,7 +233,7 @@ class LocalESN:
         self._draw(train.shape[2])
         n_traj, n_t, _ = train.shape
         p = self.patches_.n_patches
-        n_feat = 1 + self.n_reservoir + self.patches_.width
+        n_feat = self.n_features(self.patches_.width)
         gram = np.zeros((n_feat, n_feat))
         cross = np.zeros((n_feat, self.patch))
         zz = 0.0

@@ -203,7 +203,8 @@ def test_sindy_missing_dependency_message(monkeypatch):
 # -- registry and errors --------------------------------------------------------------------
 
 def test_registry_builds_every_baseline():
-    assert set(BASELINES) == {"persistence", "mean", "linear", "esn", "sindy"}
+    assert set(BASELINES) == {"persistence", "mean", "linear", "esn", "sindy", "ngrc",
+                              "reservoirpy-esn"}
     kwargs = {"sindy": {"dt": 0.01}, "linear": {"order": 3}}
     for name in BASELINES:
         model = make_baseline(name, **kwargs.get(name, {}))

@@ -188,3 +188,25 @@ def test_local_esn_forecast_is_equivariant_and_checked():
         LocalESN(4).forecast(ctx, 2)
     with pytest.raises(ValueError, match="leak"):
         LocalESN(4, leak=0.0)
+
+
+def test_local_esn_quadratic_window_features_hold_a_quadratic_law():
+    # x_{t+1, i} = 0.5 x_i + 0.2 x_{i-1} x_{i+1} + noise: in the span of the quadratic window
+    # features only (input_scaling = 0 keeps the reservoir at 0)
+    rng = np.random.default_rng(4)
+    x = np.empty((3000, 10))
+    x[0] = rng.standard_normal(10)
+    for t in range(2999):
+        x[t + 1] = 0.5 * x[t] + 0.2 * np.roll(x[t], 1) * np.roll(x[t], -1)
+        x[t + 1] += 0.5 * rng.standard_normal(10)
+    quad = LocalESN(2, overlap=1, n_reservoir=4, input_scaling=0.0, ridge=1e-9, washout=2,
+                    seed=0, window_features="quadratic").fit(x[None])
+    assert quad.W_out_.shape == (2, 1 + 4 + 4 + 10)
+    assert quad.train_nrmse_ == pytest.approx(0.5, rel=0.05)  # only the noise is left
+    i, j = np.triu_indices(4)
+    w_quad = quad.W_out_[0, 1 + 4 + 4:]  # owned site 0 = window column 1; neighbours 0 and 2
+    k = int(np.flatnonzero((i == 0) & (j == 2))[0])
+    assert w_quad[k] == pytest.approx(0.2, abs=0.02)
+    assert np.abs(np.delete(w_quad, k)).max() < 0.03
+    with pytest.raises(ValueError, match="window_features"):
+        LocalESN(2, window_features="cubic")

@@ -14,6 +14,10 @@ on float64 ``(n_traj, n_t, n_state)`` arrays in normalised units, then
 * :class:`SINDyBaseline`: sparse identification of nonlinear dynamics (Brunton, Proctor and Kutz,
   PNAS 113, 3932 (2016)) with pysindy (optional: ``pip install pysindy``), integrated forward
   with :func:`scipy.integrate.solve_ivp`.
+* :class:`~physrnn.baselines.forecast.ngrc.NGRC`: next-generation reservoir computing (Gauthier
+  et al., Nat. Commun. 12, 5564 (2021)), global or local with shared weights.
+* :class:`~physrnn.baselines.forecast.reservoirpy_peer.ReservoirpyESN`: reservoirpy's echo-state
+  network with physrnn's hyperparameters (optional: ``pip install 'physrnn[reservoirpy]'``).
 
 Select by name through :data:`BASELINES` / :func:`make_baseline` (the CLI reads the same
 registry).
@@ -26,6 +30,8 @@ import math
 
 import numpy as np
 
+from physrnn.baselines.forecast.ngrc import NGRC
+from physrnn.baselines.forecast.reservoirpy_peer import ReservoirpyESN
 from physrnn.baselines.forecast.search import esn_search
 from physrnn.nn.base import check_n_steps, check_series
 from physrnn.nn.reservoir import EchoStateNetwork
@@ -358,6 +364,8 @@ BASELINES: dict[str, type] = {
     "linear": LinearAR,
     "esn": ESNBaseline,
     "sindy": SINDyBaseline,
+    "ngrc": NGRC,
+    "reservoirpy-esn": ReservoirpyESN,
 }
 
 
