@@ -29,6 +29,7 @@ equations (the dominant term: ``2 n_rows F^2`` flops in all).
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import warnings
@@ -70,7 +71,8 @@ class LocalESN:
 
     Attributes after ``fit``: ``patches_`` (:class:`PeriodicPatches`), ``W_`` (sparse CSR
     ``(N, N)``), ``W_in_`` ``(N, width)``, ``b_`` ``(N,)``, ``W_out_`` ``(patch, F)``,
-    ``n_state_``, ``train_nrmse_`` (one-step, teacher-forced), ``n_rows_``.
+    ``n_state_``, ``train_nrmse_`` (one-step, teacher-forced), ``n_rows_``, and the normal
+    equations ``gram_`` ``(F, F)``, ``cross_`` ``(F, patch)`` (see :meth:`with_ridge`).
 
     Shapes: the Forecaster contract, float64 ``(batch, time, n_sites)`` in normalised units.
     """
@@ -263,7 +265,25 @@ class LocalESN:
                 if len(rows) >= self.block_steps:
                     flush()
         flush()
-        reg = gram + self.ridge * np.eye(n_feat)
+        self.gram_, self.cross_, self.zz_, self.n_rows_ = gram, cross, zz, n_rows
+        self._solve()
+        return self
+
+    def with_ridge(self, ridge: float) -> LocalESN:
+        """A copy with the read-out re-solved for another ``ridge`` (same reservoir, same
+        accumulated normal equations: no new pass over the data)."""
+        self._require_fit()
+        if not (ridge >= 0 and math.isfinite(ridge)):
+            raise ValueError(f"{self.name}: ridge must be finite and >= 0, got {ridge!r}")
+        out = copy.copy(self)
+        out.ridge = float(ridge)
+        out._solve()
+        return out
+
+    def _solve(self) -> None:
+        """``W_out_`` and ``train_nrmse_`` from the normal equations and ``ridge``."""
+        gram, cross = self.gram_, self.cross_
+        reg = gram + self.ridge * np.eye(gram.shape[0])
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", scipy.linalg.LinAlgWarning)
@@ -277,10 +297,9 @@ class LocalESN:
                                      f"(ridge={self.ridge})")
         self.W_out_ = w_out.T.copy()
         # residual |X W - Z|^2 = Z.Z - 2 tr(W^T C) + tr(W^T G W), from the accumulated sums
-        resid = zz - 2.0 * float(np.sum(w_out * cross)) + float(np.sum(w_out * (gram @ w_out)))
-        self.n_rows_ = n_rows
-        self.train_nrmse_ = math.sqrt(max(resid, 0.0) / (n_rows * self.patch))
-        return self
+        resid = (self.zz_ - 2.0 * float(np.sum(w_out * cross))
+                 + float(np.sum(w_out * (gram @ w_out))))
+        self.train_nrmse_ = math.sqrt(max(resid, 0.0) / (self.n_rows_ * self.patch))
 
     # -- prediction -------------------------------------------------------------------------
 

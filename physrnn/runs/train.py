@@ -25,6 +25,7 @@ from physrnn.data.datasets import make_loaders
 from physrnn.data.hdf5 import TrajectoryData, read_dataset
 from physrnn.distributed import resolve_device
 from physrnn.errors import ConfigError, RecordError
+from physrnn.nn.local import LocalRecurrentForecaster
 from physrnn.nn.recurrent import RecurrentForecaster, TorchForecaster
 from physrnn.optim import make_optimizer
 from physrnn.runs import preempt
@@ -70,13 +71,31 @@ def _dataset_path(config: TrainRunConfig, out: Path, progress: bool | None) -> P
     return generate_from_card(card, path, progress=progress)
 
 
+def build_model(config: TrainRunConfig, n_state: int) -> RecurrentForecaster:
+    """The untrained forecaster of ``config.model`` for ``n_state`` components: global, or
+    local with shared weights when ``model.patch > 0``.
+
+    Raises:
+        ConfigError: a patch that does not divide ``n_state`` or a window longer than it.
+    """
+    m = config.model
+    kw = {"cell": m.cell, "hidden_size": m.hidden_size, "n_layers": m.n_layers,
+          "dropout": m.dropout, "predict_increments": m.predict_increments,
+          "seed": config.run.seed, "dtype": getattr(torch, m.dtype)}
+    if not m.patch:
+        return RecurrentForecaster(n_state, **kw)
+    try:
+        return LocalRecurrentForecaster(n_state, patch=m.patch, overlap=m.overlap, **kw)
+    except ValueError as exc:
+        raise ConfigError(f"model.patch = {m.patch}, model.overlap = {m.overlap}: "
+                          f"{str(exc).removeprefix('PeriodicPatches: ')} (the dataset has "
+                          f"{n_state} components)") from None
+
+
 def _build(config: TrainRunConfig, n_state: int, device: torch.device,
            train_loader) -> Trainer:
-    m, t = config.model, config.train
-    model = RecurrentForecaster(n_state, cell=m.cell, hidden_size=m.hidden_size,
-                                n_layers=m.n_layers, dropout=m.dropout,
-                                predict_increments=m.predict_increments,
-                                seed=config.run.seed, dtype=getattr(torch, m.dtype)).to(device)
+    t = config.train
+    model = build_model(config, n_state).to(device)
     opt, sched = make_optimizer(model, lr=t.lr, schedule=t.lr_schedule, n_steps=t.epochs,
                                 lr_final=t.lr_final)
     if t.weight_decay:
@@ -92,9 +111,11 @@ def _build(config: TrainRunConfig, n_state: int, device: torch.device,
 
 def model_name(config: TrainRunConfig) -> str:
     """Name of the trained forecaster in tables: its cell, plus the refitted read-out."""
+    m = config.model
+    cell = f"local {m.cell} ({m.patch}+2x{m.overlap})" if m.patch else m.cell
     if config.readout.features == "none":
-        return config.model.cell
-    return f"{config.model.cell} + {config.readout.features} ridge read-out"
+        return cell
+    return f"{cell} + {config.readout.features} ridge read-out"
 
 
 def check_evaluable(config: TrainRunConfig, data: TrajectoryData) -> None:

@@ -66,9 +66,18 @@ class ModelConfig:
     dropout: float = 0.0
     predict_increments: bool = True
     dtype: Literal["float32", "float64"] = "float32"
+    #: local (parallel) model for a 1D periodic field: sites per patch, 0 = one global model
+    #: (:class:`physrnn.nn.local.LocalRecurrentForecaster`; must divide the field's size)
+    patch: int = 0
+    #: neighbours each patch reads on each side (local models only)
+    overlap: int = 0
 
     def __post_init__(self) -> None:
         require(self.hidden_size >= 1, "hidden_size", f"must be >= 1, got {self.hidden_size}")
+        require(self.patch >= 0, "patch", f"must be >= 0 (0 = global model), got {self.patch}")
+        require(self.overlap >= 0, "overlap", f"must be >= 0, got {self.overlap}")
+        require(self.patch > 0 or self.overlap == 0, "overlap",
+                "needs a local model (set model.patch > 0)")
         require(self.n_layers >= 1, "n_layers", f"must be >= 1, got {self.n_layers}")
         require(0.0 <= self.dropout < 1.0, "dropout", f"must be in [0, 1), got {self.dropout}")
 

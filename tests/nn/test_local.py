@@ -210,3 +210,14 @@ def test_local_esn_quadratic_window_features_hold_a_quadratic_law():
     assert np.abs(np.delete(w_quad, k)).max() < 0.03
     with pytest.raises(ValueError, match="window_features"):
         LocalESN(2, window_features="cubic")
+
+
+def test_local_esn_with_ridge_equals_a_fresh_fit():
+    rng = np.random.default_rng(5)
+    train = rng.standard_normal((1, 60, 8))
+    a = LocalESN(2, overlap=1, n_reservoir=12, ridge=1e-2, washout=3, seed=4).fit(train)
+    b = LocalESN(2, overlap=1, n_reservoir=12, ridge=1e-5, washout=3, seed=4).fit(train)
+    c = a.with_ridge(1e-5)
+    np.testing.assert_allclose(c.W_out_, b.W_out_, rtol=1e-10, atol=1e-12)
+    assert c.train_nrmse_ == pytest.approx(b.train_nrmse_, rel=1e-9)
+    assert a.ridge == 1e-2 and a.W_out_ is not c.W_out_

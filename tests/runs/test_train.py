@@ -184,3 +184,31 @@ def test_readout_refit_needs_a_validation_split(tmp_path):
                                 '"simulation.workers=1", "splits.val=0.0", "splits.train=0.9"]'])
     with pytest.raises(ConfigError, match="validation split"):
         run_train_job(config, tmp_path / "run", progress=False)
+
+
+def _l96_config(tmp_path, extra=()):
+    p = tmp_path / "l96.toml"
+    p.write_text('[data]\ncard = "datasets/lorenz96.toml"\n')
+    small = [o for o in SMALL if not o.startswith("data.card_overrides")]
+    small.append('data.card_overrides=["simulation.n_traj=6", "simulation.t_final=10.0", '
+                 '"simulation.transient=5.0", "simulation.workers=1"]')
+    return load_config(p, overrides=small + list(extra), cls=TrainRunConfig)
+
+
+def test_train_run_with_a_local_model(tmp_path):
+    cfg = _l96_config(tmp_path, ["model.patch=4", "model.overlap=2", "eval.baselines=[]",
+                                 "readout.features=none"])
+    summary = run_train_job(cfg, tmp_path / "run", progress=False)
+    assert summary["status"] == "completed"
+    names = [r["model"] for r in summary["table"]]
+    assert names[0] == "local gru (4+2x2)"
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    weights = state["trainer"]["model"]
+    # one shared cell reads a window of 4 + 2 x 2 sites; the head predicts the patch's 4
+    assert weights["rnn.weight_ih_l0"].shape[1] == 8 and weights["head.weight"].shape[0] == 4
+    with pytest.raises(ConfigError, match=r"model.patch = 3.*does not divide.*40 components"):
+        run_train_job(_l96_config(tmp_path, ["model.patch=3", "eval.baselines=[]"]),
+                      tmp_path / "bad", progress=False)
+    assert not (tmp_path / "bad" / "checkpoint.pt").exists()
+    with pytest.raises(ConfigError, match="model.overlap"):
+        _l96_config(tmp_path, ["model.overlap=1"])

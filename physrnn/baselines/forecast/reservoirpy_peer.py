@@ -137,7 +137,8 @@ class ReservoirpyESN:
             if len(locality) != 2:
                 raise ValueError(f"{owner}: locality must be (patch, overlap), got {locality!r}")
             patch, overlap = locality
-            patch_indices(int(patch) + 2 * int(overlap), patch, overlap, owner=owner)  # checks
+            # integer checks now; divisibility once the field's size is known (fit)
+            patch_indices(int(patch) * (2 * int(overlap) + 1), patch, overlap, owner=owner)
             locality = (int(patch), int(overlap))
         self.n_reservoir = int(n_reservoir)
         self.spectral_radius = float(spectral_radius)
