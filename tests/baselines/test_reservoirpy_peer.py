@@ -107,3 +107,17 @@ def test_local_one_patch_equals_global_and_shift_equivariance(rpy):
     pred = m.forecast(x[:, :30], 5)
     np.testing.assert_allclose(m.forecast(np.roll(x[:, :30], 2, -1), 5), np.roll(pred, 2, -1),
                                rtol=1e-12, atol=1e-12)
+
+
+def test_fitting_a_group_of_sequences_at_a_time_changes_nothing(monkeypatch):
+    import physrnn.baselines.forecast.reservoirpy_peer as peer
+
+    x = np.sin(np.linspace(0, 30, 300))[None, :, None] * np.ones((3, 1, 4))
+    x = x + 0.1 * np.random.default_rng(0).standard_normal(x.shape)
+    whole = peer.ReservoirpyESN(20, washout=10, seed=2, locality=(2, 1)).fit(x)
+    monkeypatch.setattr(peer, "_STATE_BYTES", 1.0)  # one sequence per group
+    grouped = peer.ReservoirpyESN(20, washout=10, seed=2, locality=(2, 1)).fit(x)
+    np.testing.assert_allclose(np.asarray(grouped.readout_.Wout),
+                               np.asarray(whole.readout_.Wout), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(grouped.forecast(x[:, :50], 20), whole.forecast(x[:, :50], 20),
+                               rtol=1e-9, atol=1e-12)

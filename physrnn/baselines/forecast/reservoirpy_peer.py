@@ -65,6 +65,8 @@ __all__ = ["ReservoirpyESN"]
 
 log = logging.getLogger(__name__)
 
+_STATE_BYTES = 5e8  # reservoir states held at once while fitting (bytes)
+
 _ACTIVATIONS = ("tanh", "identity")
 _TARGETS = ("state", "increment")
 
@@ -211,18 +213,39 @@ class ReservoirpyESN:
         self.inputs_, self.own_ = patch_indices(n, patch, overlap, owner=self.name)
         self.n_state_ = n
         u = self._local(train)  # (S, T, L)
-        reservoir = self._make_reservoir(u.shape[2])  # a fresh node: every sequence from r = 0
-        states = np.asarray(reservoir.run(u[:, :-1]))  # (S, T - 1, N): r_{t+1} after u_t
-        x = np.concatenate([states, u[:, :-1]], axis=2)
         own = self._own(train)
-        z = own[:, 1:] - own[:, :-1] if self.target == "increment" else own[:, 1:]
+        z_all = own[:, 1:] - own[:, :-1] if self.target == "increment" else own[:, 1:]
+        reservoir = self._make_reservoir(u.shape[2])  # a fresh node: every sequence from r = 0
         readout = ridge_cls(ridge=self.ridge, fit_bias=True)
-        readout.fit(x, z, warmup=self.washout)
+        # reservoirpy's Ridge sums X^T X per sequence (its worker) and solves once (its
+        # master): run the reservoir a group of sequences at a time so that the states of
+        # all patches of a long training set are never held at once
+        seq_bytes = 8 * (u.shape[1] - 1) * (self.n_reservoir + u.shape[2])
+        per = max(1, int(_STATE_BYTES // seq_bytes))
+        first: list[tuple[np.ndarray, np.ndarray]] = []
+
+        def partial_sums():
+            for a in range(0, u.shape[0], per):
+                if a:  # each group from r = 0, as the first (run() starts every series there)
+                    reservoir.state = {k: np.zeros_like(v) for k, v in reservoir.state.items()}
+                states = np.asarray(reservoir.run(u[a:a + per, :-1]))  # r_{t+1} after u_t
+                x = np.concatenate([states, u[a:a + per, :-1]], axis=2)
+                del states
+                z = z_all[a:a + per]
+                if not first:
+                    first.append((x[:, self.washout:], z[:, self.washout:]))
+                for x_seq, z_seq in zip(x, z, strict=True):
+                    yield readout.worker(x_seq[self.washout:], z_seq[self.washout:])
+
+        # master() sizes its sums from the node's dimensions before it reads the first group
+        readout.initialize(np.zeros((2, self.n_reservoir + u.shape[2])),
+                           np.zeros((2, z_all.shape[2])))
+        readout.master(partial_sums())
         w_out, bias = np.asarray(readout.Wout), np.asarray(readout.bias).reshape(-1)
         if not (np.all(np.isfinite(w_out)) and np.all(np.isfinite(bias))):
             raise FloatingPointError(f"{self.name}: the readout has non-finite entries "
                                      f"(ridge={self.ridge})")
-        x, z = x[:, self.washout:], z[:, self.washout:]
+        x, z = first[0]  # one-step error on the first group of sequences
         self.train_nrmse_ = float(np.sqrt(np.mean((x @ w_out + bias - z) ** 2)))
         self.reservoir_, self.readout_ = reservoir, readout
         return self
