@@ -6,7 +6,7 @@ Subcommands:
     train        train an RNN forecaster and score it against baselines
     evaluate     re-score a trained run
     memory       memory tasks: which cells solve which delays
-    data         simulated-dynamics datasets (generate, info, systems)
+    data         datasets (generate, import, info, systems)
     sweep        a grid of runs from one config (local, in parallel, or a SLURM array)
     collect      gather every summary.json under some directories into one table
     show-config  print the resolved config (defaults + file + --set) as TOML
@@ -33,7 +33,13 @@ from pathlib import Path
 from typing import NoReturn
 
 from physrnn.errors import ConfigError, OutputExistsError, PhysrnnError
-from physrnn.runs.commands import KIND_COMMANDS, KIND_OPTIONS, QUICKSTART_OVERRIDES
+from physrnn.runs.commands import (
+    KIND_COMMANDS,
+    KIND_OPTIONS,
+    QUICKSTART_OVERRIDES,
+    add_import_options,
+    data_import_command,
+)
 from physrnn.runs.preempt import PREEMPTED_EXIT_CODE
 from physrnn.runs.registry import RUN_KINDS, config_kinds
 
@@ -120,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--overwrite", action="store_true", help="replace DIR/evaluate")
     e.add_argument("--quiet", action="store_true", help="warnings only")
 
-    d = sub.add_parser("data", help="simulated-dynamics datasets: generate, info, systems")
+    d = sub.add_parser("data", help="datasets: generate, import, info, systems")
     dsub = d.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     g = dsub.add_parser("generate", help="simulate a dataset card into an HDF5 file",
                         description="Simulate the dataset card CARD (datasets/*.toml) and write "
@@ -131,6 +137,13 @@ def _parser() -> argparse.ArgumentParser:
                    metavar="SEC.KEY=VAL", help="override a card value, e.g. simulation.n_traj=8")
     g.add_argument("--overwrite", action="store_true", help="replace an existing file")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_import_options(dsub.add_parser(
+        "import", help="import a recorded series (.npy, .npz, CSV, HDF5) as a dataset file",
+        description="Read a recorded series from FILE, check it (rank, finite values, strictly "
+                    "increasing, uniformly spaced times), split it (whole trajectories, or "
+                    "contiguous segments in time for one long recording) and write the "
+                    "physrnn dataset --out atomically, with the provenance 'imported from "
+                    "FILE'. See docs/data-import.md."))
     i = dsub.add_parser("info", help="describe a dataset file (and validate it)",
                         description="Validate the dataset file FILE (every value: non-finite "
                                     "states, a stale normalisation) and describe it.")
@@ -250,6 +263,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
                                       progress=False if args.quiet else None)
         print(describe_dataset(path))
         return 0
+    if args.data_command == "import":
+        return data_import_command(args)
     if args.data_command == "info":
         from physrnn.data.hdf5 import check_dataset, describe_dataset
 

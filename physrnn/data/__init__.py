@@ -6,6 +6,8 @@
 * :mod:`physrnn.data.datasets`: torch windows and loaders (imports torch).
 * :mod:`physrnn.data.cards`: dataset cards, TOML recipes with the physics written down.
 * :mod:`physrnn.data.tasks`: memory tasks (adding, copy, delayed recall, heavy particle).
+* :mod:`physrnn.data.importers`: recorded series (``.npy``, ``.npz``, CSV, HDF5) into the
+  dataset schema (``physrnn data import``).
 
 Only the HDF5 names are imported with the package; the others (and torch) load on first
 access, so ``import physrnn.data`` stays cheap.
@@ -40,6 +42,10 @@ LAZY_NAMES: dict[str, str] = {
     "load_card": "cards",
     "generate_from_card": "cards",
     "simulate_card": "cards",
+    "import_series": "importers",
+    "read_series": "importers",
+    "ImportSpec": "importers",
+    "load_import_spec": "importers",
     "MemoryTask": "tasks",
     "AddingTask": "tasks",
     "CopyTask": "tasks",

@@ -22,7 +22,8 @@ from physrnn.runs.preempt import PREEMPTED_EXIT_CODE
 from physrnn.runs.registry import RunKind, get_kind
 
 __all__ = ["QUICKSTART_OVERRIDES", "KIND_COMMANDS", "KIND_OPTIONS", "vmc_command",
-           "train_command", "memory_command", "add_memory_options"]
+           "train_command", "memory_command", "add_memory_options", "add_import_options",
+           "data_import_command"]
 
 #: The quickstart run: defaults of :class:`physrnn.vmc.config.VMCRunConfig` plus these settings.
 #: One intra-op thread: a GRU of 32 units gains little from a second thread, and oversubscribed
@@ -47,6 +48,76 @@ def add_memory_options(m: argparse.ArgumentParser) -> None:
     m.add_argument("--out", type=Path, required=True)
     m.add_argument("--overwrite", action="store_true")
     m.add_argument("--quiet", action="store_true")
+
+
+def add_import_options(p: argparse.ArgumentParser) -> None:
+    """The options of ``physrnn data import`` (each a key of
+    :class:`physrnn.data.importers.ImportSpec`; a flag overrides ``--spec``)."""
+    p.add_argument("file", type=Path, help="source: .npy, .npz, .csv/.tsv or .h5/.hdf5")
+    p.add_argument("--out", type=Path, required=True, help="dataset file to write (.h5)")
+    p.add_argument("--spec", type=Path, help="import spec (TOML; the flags override it)")
+    p.add_argument("--format", choices=("npy", "npz", "csv", "hdf5"),
+                   help="file format (default: from the suffix)")
+    p.add_argument("--key", help="array of the states (.npz name, HDF5 dataset path)")
+    p.add_argument("--time-key", help="array of the times (.npz name, HDF5 dataset path)")
+    p.add_argument("--time-column", metavar="NAME|INDEX",
+                   help="column of the times (CSV name or index, or array column index; a CSV "
+                        "column named t or time is found by itself)")
+    p.add_argument("--dt", type=float, help="sampling interval when the file has no times")
+    p.add_argument("--t0", type=float, help="time of the first sample (with --dt; default 0)")
+    p.add_argument("--layout", metavar="AXES",
+                   help="the array's axes from traj,time,state (default: time | time,state | "
+                        "traj,time,state by rank), e.g. state,time")
+    p.add_argument("--names", metavar="A,B,..", help="state names (default: CSV header, y0..)")
+    p.add_argument("--units", metavar="U,V,..", help="state units, one per name (default 1)")
+    p.add_argument("--time-unit", help="unit of the times (default 1)")
+    p.add_argument("--time-rtol", type=float,
+                   help="relative tolerance of each time spacing (default 1e-3)")
+    p.add_argument("--delimiter", help="CSV delimiter (default ',', tab for .tsv; "
+                                       "'whitespace' for runs of spaces)")
+    p.add_argument("--name", help="dataset name (default: the file's stem)")
+    p.add_argument("--description", help="what the data is")
+    p.add_argument("--lyapunov-exponent", type=float, metavar="LAMBDA",
+                   help="largest Lyapunov exponent, 1 / time unit (scores in Lyapunov times)")
+    p.add_argument("--split", choices=("auto", "trajectory", "time"),
+                   help="by whole trajectories, or contiguous segments in time (default auto: "
+                        "by trajectory when there are enough for every split)")
+    p.add_argument("--segments", type=int, help="pieces per trajectory in time mode (10)")
+    p.add_argument("--fractions", metavar="TRAIN,VAL,TEST", help="split fractions (0.8,0.1,0.1)")
+    p.add_argument("--seed", type=int, help="seed of the by-trajectory split (0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--quiet", action="store_true", help="warnings only")
+
+
+def _str_list(text: str | None) -> list[str] | None:
+    return None if text is None else [v.strip() for v in text.split(",")]
+
+
+def data_import_command(args: argparse.Namespace) -> int:
+    """``physrnn data import FILE --out OUT``: import, describe the written file; exit code."""
+    from physrnn.data.hdf5 import describe_dataset
+    from physrnn.data.importers import import_series
+    from physrnn.runlock import file_lock
+
+    fractions = None
+    if args.fractions is not None:
+        try:
+            fractions = tuple(float(v) for v in args.fractions.split(","))
+        except ValueError:
+            raise ConfigError(f"--fractions: expected three numbers TRAIN,VAL,TEST, got "
+                              f"{args.fractions!r}") from None
+    options = {"format": args.format, "key": args.key, "time_key": args.time_key,
+               "time_column": args.time_column, "dt": args.dt, "t0": args.t0,
+               "layout": args.layout, "names": _str_list(args.names),
+               "units": _str_list(args.units), "time_unit": args.time_unit,
+               "time_rtol": args.time_rtol, "delimiter": args.delimiter, "name": args.name,
+               "description": args.description, "lyapunov_exponent": args.lyapunov_exponent,
+               "split": args.split, "segments": args.segments, "seed": args.seed}
+    with file_lock(args.out):  # a second process on the same file is refused
+        path = import_series(args.file, args.out, spec=args.spec, overwrite=args.overwrite,
+                             fractions=fractions, **options)
+    print(describe_dataset(path))
+    return 0
 
 
 def _run_job(kind: RunKind, config, out: Path, args: argparse.Namespace):
