@@ -10,6 +10,17 @@ time units (rounded to a multiple of ``dt``) is integrated first and discarded; 
 continue from there, so driven systems keep their phase. A failed integration raises
 :class:`SimulationError` naming the trajectory and the integrator's reason; no row is ever
 silently dropped.
+
+Engines (``engine=``): ``"scipy"`` integrates each trajectory with
+:func:`scipy.integrate.solve_ivp` (optionally in worker processes); ``"batched"`` integrates
+the whole ensemble at once: ODEs with a compiled right-hand side (``rhs_kernel``, e.g.
+Lorenz-63 and Lorenz-96) through :func:`physrnn.data.ensemble.integrate_ensemble` (SciPy's
+DOP853 step for step, compiled: the same tolerances mean the same, trajectories agree with
+SciPy's to rounding over the first time units, and drift apart later at the rate of the
+Lyapunov exponent like any two codes), systems whose ``integrate`` takes a batch of initial
+states (``batch_integrate = True``, e.g. Kuramoto-Sivashinsky) in one vectorised call, which
+gives exactly the one-at-a-time arrays. ``"auto"`` (the default) is ``"batched"`` where the
+system and method support it and ``"scipy"`` otherwise; ``meta["engine"]`` records the engine.
 """
 
 from __future__ import annotations
@@ -26,10 +37,21 @@ import numpy as np
 from scipy.integrate import solve_ivp
 from tqdm.auto import tqdm
 
+from physrnn.data.ensemble import (
+    ENGINE_NAME,
+    EnsembleFailure,
+    ensemble_support,
+    integrate_ensemble,
+)
 from physrnn.errors import PhysrnnError
 from physrnn.systems.base import DynamicalSystem
 
-__all__ = ["Simulation", "SimulationError", "simulate", "integrate_trajectory"]
+__all__ = ["Simulation", "SimulationError", "simulate", "integrate_trajectory", "ENGINES"]
+
+#: Largest array (bytes) of one batched ``integrate`` call; larger ensembles go in chunks.
+_CHUNK_BYTES = 2**28
+#: Values of ``simulate(engine=...)``.
+ENGINES = ("auto", "scipy", "batched")
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +150,73 @@ def _one(args: tuple) -> tuple[int, np.ndarray, np.ndarray]:
     return index, np.asarray(y0), y
 
 
+def _choose_engine(system: DynamicalSystem, method: str, engine: str) -> str:
+    """``"scipy"``, ``ENGINE_NAME`` (compiled DOP853) or ``"batched integrate"``."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "scipy":
+        return "scipy"
+    if system.kind == "ode":
+        why = ensemble_support(system, method)
+        if not why:
+            return ENGINE_NAME
+    else:
+        why = "" if getattr(system, "batch_integrate", False) else \
+            f"{system.name}.integrate takes one initial state at a time"
+        if not why:
+            return "batched integrate"
+    if engine == "batched":
+        raise ValueError(f"engine='batched' is not available for {system.name}: {why}; use "
+                         f"engine='auto' or 'scipy'")
+    return "scipy"
+
+
+def _batched(system: DynamicalSystem, jobs: list[tuple], chosen: str
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """``(y0 (n_traj, n_state), full states (n_traj, n_t, n_state))`` of every job at once,
+    with the initial conditions and transients of :func:`_one`."""
+    (_, _, _, _, dt, n_t, transient, method, rtol, atol) = jobs[0]
+    y0s = []
+    for (_, _, seed_seq, y0, *_rest) in jobs:
+        rng = np.random.default_rng(seed_seq)
+        y0s.append(np.asarray(system.initial_condition(rng) if y0 is None else y0, dtype=float))
+    y0 = np.stack(y0s)
+    n_tr = int(round(transient / dt)) if transient > 0 else 0
+    t = n_tr * dt + dt * np.arange(n_t)
+    if chosen == "batched integrate":
+        # as _one for non-ODE kinds: transient and record in one call, the transient dropped
+        # in chunks of trajectories of <= _CHUNK_BYTES each (rows are independent)
+        t_all = dt * np.arange(n_tr + n_t)
+        chunk = max(1, int(_CHUNK_BYTES // (8 * len(t_all) * y0.shape[1])))
+        full = np.concatenate([
+            _checked(system, system.integrate(y0[i:i + chunk], t_all, rng=None, method=method,
+                                              rtol=rtol, atol=atol), t_all, i)[:, n_tr:]
+            for i in range(0, len(y0), chunk)])
+        return full[:, 0].copy(), full
+    try:
+        if n_tr > 0:  # the steps do not depend on the output times: end state as SciPy's
+            y0 = integrate_ensemble(system, y0, np.array([0.0, n_tr * dt]), rtol=rtol,
+                                    atol=atol)[:, -1]
+        full = integrate_ensemble(system, y0, t, rtol=rtol, atol=atol)
+    except EnsembleFailure as exc:
+        raise SimulationError(f"{system.name}: {exc}; lower dt or tighten the tolerances") \
+            from exc
+    return y0, full
+
+
+def _checked(system: DynamicalSystem, y: np.ndarray, t: np.ndarray, first: int) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 3 or y.shape[1] != len(t):
+        raise SimulationError(f"{system.name}: batched integrate returned shape {y.shape}, "
+                              f"expected (n_traj, {len(t)}, n_state)")
+    bad = ~np.all(np.isfinite(y), axis=(1, 2))
+    if bad.any():
+        raise SimulationError(f"{system.name}: trajectory {first + int(np.argmax(bad))} became "
+                              f"NaN or "
+                              f"infinite; lower dt or tighten the tolerances")
+    return y
+
+
 def simulate(
     system: DynamicalSystem,
     *,
@@ -144,6 +233,7 @@ def simulate(
     workers: int = 1,
     progress: bool | None = None,
     record_invariants: bool = True,
+    engine: str = "auto",
 ) -> Simulation:
     """Integrate an ensemble of trajectories onto a fixed output grid.
 
@@ -161,12 +251,16 @@ def simulate(
         workers: processes for the ensemble (``0`` = all cores); results do not depend on it.
         progress: progress bar over trajectories; ``None`` shows it only on a terminal.
         record_invariants: also store each conserved quantity versus time.
+        engine: ``"auto"`` (batched where supported), ``"scipy"`` (one trajectory at a time,
+            ``workers`` processes) or ``"batched"`` (the whole ensemble at once; ``workers`` is
+            ignored); see the module docstring. Seeds and initial conditions are the same.
 
     Returns:
         A :class:`Simulation` with ``y`` of shape ``(n_traj, n_t, n_obs)``.
 
     Raises:
-        ValueError: inconsistent arguments.
+        ValueError: inconsistent arguments, or ``engine="batched"`` for a system or method
+            without a batched integrator (the message says why).
         SimulationError: an integration failed (names the trajectory and the reason).
     """
     info = system.info()
@@ -193,13 +287,18 @@ def simulate(
             raise ValueError(f"initial_conditions must have shape (n_traj={n_traj}, n_state), "
                              f"got {initial_conditions.shape}")
     seeds = np.random.SeedSequence(seed).spawn(n_traj)
+    chosen = _choose_engine(system, method, engine)
     jobs = [(system, i, seeds[i], None if initial_conditions is None else initial_conditions[i],
              dt, n_t, transient, method, rtol, atol) for i in range(n_traj)]
     workers = (os.cpu_count() or 1) if workers == 0 else max(1, int(workers))
     results: list[tuple[int, np.ndarray, np.ndarray] | None] = [None] * n_traj
     disable = None if progress is None else not progress
     with tqdm(total=n_traj, desc=f"simulate {system.name}", disable=disable, unit="traj") as bar:
-        if workers == 1 or n_traj == 1:
+        if chosen != "scipy":
+            y0_all, full_all = _batched(system, jobs, chosen)
+            results = [(i, y0_all[i], full_all[i]) for i in range(n_traj)]
+            bar.update(n_traj)
+        elif workers == 1 or n_traj == 1:
             for job in jobs:
                 results[job[1]] = _one(job)
                 bar.update(1)
@@ -231,6 +330,7 @@ def simulate(
         "lyapunov_exponent": info.lyapunov_exponent,
         "reference": info.reference,
         "integrator": method,
+        "engine": chosen,
         "rtol": rtol,
         "atol": atol,
         "dt": dt,

@@ -1,7 +1,9 @@
 """Chaotic flows (kind ``"ode"``): Lorenz-63, Rossler and Lorenz-96.
 
 Each system is a frozen parameter dataclass, a pure right-hand side ``f(t, y, params)`` with its
-Jacobian (used for Lyapunov exponents), and a registered
+Jacobian (used for Lyapunov exponents) and the same right-hand side as a compilable kernel
+``f(t, y, p, dy)`` (``rhs_kernel``, for the ensemble integrator of
+:mod:`physrnn.data.ensemble`), and a registered
 :class:`~physrnn.systems.base.DynamicalSystem` subclass (registry names ``lorenz63``,
 ``rossler``, ``lorenz96``). The conventions for shapes are those of
 :mod:`physrnn.systems.dynamics`, which re-exports every public name of this module.
@@ -37,6 +39,9 @@ __all__ = [
     "rossler_jacobian",
     "lorenz96_rhs",
     "lorenz96_jacobian",
+    "lorenz63_rhs_kernel",
+    "rossler_rhs_kernel",
+    "lorenz96_rhs_kernel",
     "LORENZ63_LYAPUNOV",
     "ROSSLER_LYAPUNOV",
     "LORENZ96_LYAPUNOV_J40_F8",
@@ -77,6 +82,14 @@ def lorenz63_rhs(t: float, y: np.ndarray, params: Lorenz63Params) -> np.ndarray:
     p = params
     x, yy, z = y[0], y[1], y[2]
     return np.array([p.sigma * (yy - x), x * (p.rho - z) - yy, x * yy - p.beta * z])
+
+
+def lorenz63_rhs_kernel(t: float, y: np.ndarray, p: np.ndarray, dy: np.ndarray) -> None:
+    """:func:`lorenz63_rhs` of one state ``y`` ``(3,)`` written into ``dy`` ``(3,)``, with
+    ``p = (sigma, rho, beta)``; plain loops for compilation (the ensemble integrator)."""
+    dy[0] = p[0] * (y[1] - y[0])
+    dy[1] = y[0] * (p[1] - y[2]) - y[1]
+    dy[2] = y[0] * y[1] - p[2] * y[2]
 
 
 def lorenz63_jacobian(t: float, y: np.ndarray, params: Lorenz63Params) -> np.ndarray:
@@ -138,6 +151,11 @@ class Lorenz63(DynamicalSystem):
     def jacobian(self, t: float, y: np.ndarray) -> np.ndarray:
         return lorenz63_jacobian(t, y, self.params)
 
+    def rhs_kernel(self) -> tuple[Any, np.ndarray]:
+        """``(lorenz63_rhs_kernel, [sigma, rho, beta])`` for :mod:`physrnn.data.ensemble`."""
+        p = self.params
+        return lorenz63_rhs_kernel, np.array([p.sigma, p.rho, p.beta], dtype=np.float64)
+
 
 # ============================================================================== rossler
 @dataclass(frozen=True)
@@ -154,6 +172,14 @@ def rossler_rhs(t: float, y: np.ndarray, params: RosslerParams) -> np.ndarray:
     p = params
     x, yy, z = y[0], y[1], y[2]
     return np.array([-yy - z, x + p.a * yy, p.b + z * (x - p.c)])
+
+
+def rossler_rhs_kernel(t: float, y: np.ndarray, p: np.ndarray, dy: np.ndarray) -> None:
+    """:func:`rossler_rhs` of one state ``y`` ``(3,)`` written into ``dy``, ``p = (a, b, c)``;
+    plain loops for compilation (the ensemble integrator)."""
+    dy[0] = -y[1] - y[2]
+    dy[1] = y[0] + p[0] * y[1]
+    dy[2] = p[1] + y[2] * (y[0] - p[2])
 
 
 def rossler_jacobian(t: float, y: np.ndarray, params: RosslerParams) -> np.ndarray:
@@ -211,6 +237,11 @@ class Rossler(DynamicalSystem):
     def jacobian(self, t: float, y: np.ndarray) -> np.ndarray:
         return rossler_jacobian(t, y, self.params)
 
+    def rhs_kernel(self) -> tuple[Any, np.ndarray]:
+        """``(rossler_rhs_kernel, [a, b, c])`` for :mod:`physrnn.data.ensemble`."""
+        p = self.params
+        return rossler_rhs_kernel, np.array([p.a, p.b, p.c], dtype=np.float64)
+
 
 # ============================================================================= lorenz96
 @dataclass(frozen=True)
@@ -234,6 +265,14 @@ def lorenz96_rhs(t: float, y: np.ndarray, params: Lorenz96Params) -> np.ndarray:
     y = np.asarray(y)
     pad = np.concatenate([y[-2:], y, y[:1]], axis=0)  # pad[i + 2] = x_i
     return (pad[3:] - pad[:-3]) * pad[1:-2] - y + params.F
+
+
+def lorenz96_rhs_kernel(t: float, y: np.ndarray, p: np.ndarray, dy: np.ndarray) -> None:
+    """:func:`lorenz96_rhs` of one state ``y`` ``(J,)`` written into ``dy`` ``(J,)``, with
+    ``p = (F,)``; the same arithmetic in plain loops, for compilation (ensemble integrator)."""
+    n = y.shape[0]
+    for i in range(n):
+        dy[i] = (y[(i + 1) % n] - y[i - 2]) * y[i - 1] - y[i] + p[0]
 
 
 def lorenz96_jacobian(t: float, y: np.ndarray, params: Lorenz96Params) -> np.ndarray:
@@ -308,3 +347,7 @@ class Lorenz96(DynamicalSystem):
 
     def jacobian(self, t: float, y: np.ndarray) -> np.ndarray:
         return lorenz96_jacobian(t, y, self.params)
+
+    def rhs_kernel(self) -> tuple[Any, np.ndarray]:
+        """``(lorenz96_rhs_kernel, [F])`` for :mod:`physrnn.data.ensemble`."""
+        return lorenz96_rhs_kernel, np.array([float(self.params.F)], dtype=np.float64)

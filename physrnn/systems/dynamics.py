@@ -60,10 +60,13 @@ from physrnn.systems.chaos import (
     RosslerParams,
     lorenz63_jacobian,
     lorenz63_rhs,
+    lorenz63_rhs_kernel,
     lorenz96_jacobian,
     lorenz96_rhs,
+    lorenz96_rhs_kernel,
     rossler_jacobian,
     rossler_rhs,
+    rossler_rhs_kernel,
 )
 from physrnn.systems.checks import (
     TWO_PI,
@@ -146,6 +149,9 @@ __all__ = [
     "kepler_invariants",
     "kepler_orbit_state",
     "lorenz63_rhs",
+    "lorenz63_rhs_kernel",
+    "lorenz96_rhs_kernel",
+    "rossler_rhs_kernel",
     "lorenz63_jacobian",
     "rossler_rhs",
     "rossler_jacobian",
