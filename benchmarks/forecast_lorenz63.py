@@ -39,7 +39,13 @@ Protocol (REFERENCES.md, "Forecasting protocol"):
   the same training trajectories; the ridge is chosen from ``--ridges`` by the median number of
   valid steps of closed-loop forecasts from 32 *validation* windows. ``untrained`` adds the
   ablation: the same read-out on the initial recurrent weights of seed 0 (a random recurrent
-  network, as in reservoir computing), which isolates what gradient training adds.
+  network, as in reservoir computing), which isolates what gradient training adds, for every
+  seed. ``through`` trains from those same initial weights *through* the ridge read-out
+  (``physrnn.train.through_readout.train_through_readout``: the read-out solved in closed form
+  on the first 70 % of every training trajectory at every step, the loss the log mean squared
+  error of 50- to 200-step closed-loop forecasts of windows from the remaining 30 %,
+  backpropagated through the rollout and the solve; the epoch kept by the validation
+  windows), then refits the same read-out: the ablation row "trained through the read-out".
 - Plain PyTorch loop: the same GRU (seed 0), the same windows, optimiser, schedule, clipping,
   batch size, epochs, rollout curriculum and per-epoch validation, trained by a ~40-line
   hand-written loop. The ratio table gives the wall-time ratio Trainer / plain loop (target
@@ -92,15 +98,15 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": dict(n_train=2, n_val=1, n_test=4, traj_time=15.0, epochs=12, tf_epochs=2,
                   ramp_epochs=6, k_max=50, hidden=32, seeds=[0], esn_configs=4,
                   n_test_ics=25, horizon=1000, free_run=3000, stride=10, batch_size=32,
-                  lr=3e-3, context=20),
+                  lr=3e-3, context=20, through_epochs=1, through_steps=2),
     "default": dict(n_train=2, n_val=2, n_test=8, traj_time=50.0, epochs=60, tf_epochs=3,
                     ramp_epochs=30, k_max=50, hidden=64, seeds=[0, 1, 2], esn_configs=32,
                     n_test_ics=32, horizon=3000, free_run=10000, stride=4, batch_size=32,
-                    lr=3e-3, context=20),
+                    lr=3e-3, context=20, through_epochs=6, through_steps=10),
     "full": dict(n_train=8, n_val=4, n_test=16, traj_time=50.0, epochs=100, tf_epochs=5,
                  ramp_epochs=50, k_max=50, hidden=64, seeds=[0, 1, 2], esn_configs=64,
                  n_test_ics=64, horizon=4000, free_run=20000, stride=4, batch_size=64,
-                 lr=3e-3, context=20),
+                 lr=3e-3, context=20, through_epochs=8, through_steps=20),
 }
 
 
@@ -132,10 +138,16 @@ def parse_args(argv: list[str] | None):
     p.add_argument("--horizon", type=int, default=None, help="forecast horizon (steps)")
     p.add_argument("--free-run", type=int, default=None, help="free-run length (steps)")
     p.add_argument("--esn-configs", type=int, default=None, help="ESN search configurations")
-    p.add_argument("--models", default="gru,lstm,plain,baselines,readout,untrained",
+    p.add_argument("--models", default="gru,lstm,plain,baselines,readout,untrained,through",
                    help="what to run: any of gru, lstm, plain, baselines, readout (ridge "
                         "read-out refit of every trained RNN), untrained (the same read-out "
-                        "on untrained recurrent weights) (comma list)")
+                        "on untrained recurrent weights), through (training through the "
+                        "read-out from the untrained weights) (comma list)")
+    p.add_argument("--through-epochs", type=int, default=None,
+                   help="epochs of training through the read-out (steps per epoch: "
+                        "--through-steps)")
+    p.add_argument("--through-steps", type=int, default=None,
+                   help="optimiser steps per epoch of training through the read-out")
     p.add_argument("--ridges", default="0,1e-18,1e-16,1e-14,1e-12,1e-10,1e-8",
                    help="ridge grid of the read-out refit, chosen on validation forecasts")
     p.add_argument("--device", default=None, help="torch device (default cpu; --full: auto)")
@@ -170,7 +182,11 @@ def parse_args(argv: list[str] | None):
     s["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
     s["data_seed"] = args.data_seed
     s["ridges"] = [float(r) for r in args.ridges.split(",") if r.strip()]
-    unknown = set(s["models"]) - {"gru", "lstm", "plain", "baselines", "readout", "untrained"}
+    for key in ("through_epochs", "through_steps"):
+        if getattr(args, key) is not None:
+            s[key] = getattr(args, key)
+    unknown = set(s["models"]) - {"gru", "lstm", "plain", "baselines", "readout", "untrained",
+                                  "through"}
     if unknown:
         p.error(f"unknown --models {sorted(unknown)}")
     if size != "quick" and s["n_test_ics"] < 25:
@@ -303,6 +319,20 @@ def readout_entry(model, label: str, seed: int, base_s: float, kind: str,
     print(f"  {label}: read-out refit {fit_s:.1f} s, ridge {info.ridge:.0e}, one-step rmse "
           f"{info.one_step_rmse:.1e}, validation median {best_val:.0f} steps", flush=True)
     return TorchForecaster(fitted, name=label), extra, -best_val
+
+
+def train_through(cell: str, seed: int, train_z: np.ndarray, val_windows, s: dict[str, Any]):
+    """Train ``make_model(cell, seed)`` (the untrained row's weights) through the ridge
+    read-out; returns ``(model, seconds, ThroughReadoutFit)``."""
+    from physrnn.train.through_readout import train_through_readout
+
+    t0 = time.perf_counter()
+    model, info = train_through_readout(
+        make_model(cell, seed, s), train_z, val_windows.context, val_windows.truth,
+        epochs=s["through_epochs"], steps_per_epoch=s["through_steps"],
+        context=s["test_context"], washout=min(s["test_context"], 100),
+        refit_ridges=s["ridges"], threshold=0.4, seed=seed, progress=False)
+    return model, time.perf_counter() - t0, info
 
 
 def seed_summary_rows(rnn_meta: dict[str, list[dict[str, Any]]],
@@ -493,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     # ---- RNNs with physrnn's Trainer, then (optionally) the ridge read-out refit
     rnn_meta: dict[str, list[dict[str, Any]]] = {}
     plain_vs: dict[str, float] = {}
-    refit = "readout" in s["models"] or "untrained" in s["models"]
+    refit = bool({"readout", "untrained", "through"} & set(s["models"]))
     val_windows = (forecast_windows(z, splits["val"], n_test=s["n_test_ics"], context=ctx_len,
                                     horizon=min(s["horizon"], d["n_t"] - ctx_len), seed=4321)
                    if refit else None)
@@ -501,17 +531,28 @@ def main(argv: list[str] | None = None) -> int:
     def add_readout(cell: str, seed: int, model, label: str, base_s: float, kind: str) -> None:
         forecasters[label], extra[label], val = readout_entry(model, label, seed, base_s, kind,
                                                               train_z, val_windows, s)
-        rnn_meta.setdefault(f"{cell.upper()} + ridge read-out" if kind.endswith("readout")
-                            else label, []).append({"label": label, "val": val})
+        group = {"readout": "", "untrained": " untrained",
+                 "through": " trained through the read-out"}[kind.split("_", 1)[1]]
+        rnn_meta.setdefault(f"{cell.upper()}{group} + ridge read-out", []).append(
+            {"label": label, "val": val})
         timings[label] = extra[label]["train_s"]
 
     for cell in ("gru", "lstm"):
         if cell not in s["models"]:
             continue
-        if "untrained" in s["models"]:
-            seed = s["seeds"][0]
-            add_readout(cell, seed, make_model(cell, seed, s), f"{cell.upper()} untrained + "
-                        "ridge read-out", 0.0, f"{cell}_untrained")
+        for seed in s["seeds"]:
+            if "untrained" in s["models"]:
+                add_readout(cell, seed, make_model(cell, seed, s), f"{cell.upper()} untrained "
+                            f"seed {seed} + ridge read-out", 0.0, f"{cell}_untrained")
+            if "through" in s["models"]:
+                model, elapsed, info = train_through(cell, seed, train_z, val_windows, s)
+                label = f"{cell.upper()} trained through the read-out seed {seed}"
+                print(f"  {label}: {elapsed:.1f} s, best epoch {info.best_epoch} of "
+                      f"{s['through_epochs']}", flush=True)
+                add_readout(cell, seed, model, f"{label} + ridge read-out", elapsed,
+                            f"{cell}_through")
+                extra[f"{label} + ridge read-out"]["through_history"] = info.history
+                extra[f"{label} + ridge read-out"]["best_epoch"] = info.best_epoch
         for seed in s["seeds"]:
             model, elapsed, trainer = train_physrnn(cell, seed, train_ds, val_ds, s)
             label = f"{cell.upper()} seed {seed}"

@@ -55,12 +55,15 @@ def test_linear_ar2_recovered_exactly(solver, s):
     first = 1 if s == 1 else 0
     data = _iterate(step, rng.normal(size=(20, 3, 3)), 25)[:, first:]
     m = NGRC(2, s, ridge=0.0, target="state", solver=solver).fit(data)
-    assert m.train_nrmse_ < 1e-10
+    # the quadratic columns make the design ill-conditioned and the normal equations square
+    # its condition number: at ridge = 0 they keep ~8 digits (2.8e-9 seen on one CPU)
+    tol = 1e-8 if solver == "normal" else 1e-10
+    assert m.train_nrmse_ < tol
     test = _iterate(step, rng.normal(size=(4, 3, 3)), 30 + first)[:, first:]
     one = m.predict_one_step(test[:, :-1])
-    np.testing.assert_allclose(one, test[:, 1 + s:], atol=1e-10)
+    np.testing.assert_allclose(one, test[:, 1 + s:], atol=tol)
     pred = m.forecast(test[:, :10], 20)
-    np.testing.assert_allclose(pred, test[:, 10:], atol=1e-10)
+    np.testing.assert_allclose(pred, test[:, 10:], atol=tol)
 
 
 @pytest.mark.parametrize("solver", ["auto", "normal", "svd"])
