@@ -154,7 +154,7 @@ def _finish(proc, timeout=120.0):
 
 def test_read_only_mid_run_real_tmpfs(tmp_path):
     cfg = tmp_path / "vmc.toml"
-    cfg.write_text(VMC_TINY.replace("n_steps = 8", "n_steps = 3000"))
+    cfg.write_text(VMC_TINY.replace("n_steps = 8", "n_steps = 1000000"))
     with small_filesystem(tmp_path / "fs", "8m") as fs:
         if fs is None:
             pytest.skip("mount is not allowed here")
@@ -178,7 +178,7 @@ def test_read_only_mid_run_real_tmpfs(tmp_path):
 
 def test_run_directory_removed_mid_run(tmp_path):
     cfg = tmp_path / "vmc.toml"
-    cfg.write_text(VMC_TINY.replace("n_steps = 8", "n_steps = 3000"))
+    cfg.write_text(VMC_TINY.replace("n_steps = 8", "n_steps = 1000000"))
     out = tmp_path / "run"
     proc = _start(cfg, out)
     try:
@@ -199,7 +199,7 @@ def test_run_directory_removed_mid_run(tmp_path):
 def test_ctrl_c_writes_no_mid_step_checkpoint(tmp_path):
     """SIGINT at a random moment: exit 130, and checkpoint.pt is the last periodic one."""
     cfg = tmp_path / "vmc.toml"
-    cfg.write_text(VMC_TINY.replace("n_steps = 8", "n_steps = 3000"))
+    cfg.write_text(VMC_TINY.replace("n_steps = 8", "n_steps = 1000000"))
     rng = np.random.default_rng(11)
     for trial in range(1):
         out = tmp_path / f"run{trial}"
