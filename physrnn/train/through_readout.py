@@ -36,7 +36,6 @@ one ``p x p`` Cholesky; per epoch one read-out refit (see :mod:`physrnn.train.re
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -265,6 +264,5 @@ def train_through_readout(
             best_score, best_model, best_info, best_epoch = sc, fitted, info, epoch
         lines.update(epoch, loss=total / steps_per_epoch, rollout=k,
                      val_median_steps=history[-1]["val_median_steps"])
-    out = copy.deepcopy(best_model).eval()
-    return out, ThroughReadoutFit(best_epoch, best_info, time.perf_counter() - t_start,
-                                  history)
+    info = ThroughReadoutFit(best_epoch, best_info, time.perf_counter() - t_start, history)
+    return best_model.eval(), info
