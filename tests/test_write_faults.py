@@ -127,11 +127,14 @@ def test_full_disk_during_a_vmc_run_then_resume_matches(tmp_path, capsys):
 def _start(cfg, out, every=2, *extra):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("PHYSRNN_DEBUG", None)
+    # SIGINT as at a terminal: a test run started in the background without job control
+    # inherits SIGINT ignored, and so would the run (which then never sees the Ctrl-C)
     return subprocess.Popen([sys.executable, "-m", "physrnn.cli", "vmc", str(cfg), "--out",
                              str(out), "--quiet", "--set", f"run.checkpoint_every={every}",
                              *extra],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for(path, proc, timeout=120.0):
