@@ -128,13 +128,17 @@ def _start(cfg, out, every=2, *extra):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("PHYSRNN_DEBUG", None)
     # SIGINT as at a terminal: a test run started in the background without job control
-    # inherits SIGINT ignored, and so would the run (which then never sees the Ctrl-C)
-    return subprocess.Popen([sys.executable, "-m", "physrnn.cli", "vmc", str(cfg), "--out",
-                             str(out), "--quiet", "--set", f"run.checkpoint_every={every}",
-                             *extra],
+    # inherits SIGINT ignored, and so would the run (which then never sees the Ctrl-C); the
+    # run restores Python's handler itself (no preexec_fn: forking beside JAX's threads)
+    return subprocess.Popen([sys.executable, "-c", _AS_AT_A_TERMINAL, "vmc", str(cfg),
+                             "--out", str(out), "--quiet", "--set",
+                             f"run.checkpoint_every={every}", *extra],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            text=True)
+
+
+_AS_AT_A_TERMINAL = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler)"
+                     "; from physrnn.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
 def _wait_for(path, proc, timeout=120.0):
