@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 import math
 
-import pytest
-
 from benchmarks import forecast_lorenz63  # noqa: E402
 
 
-@pytest.mark.slow
 def test_lorenz63_quick_with_the_through_readout_ablation(tmp_path, capsys):
     out = tmp_path / "l63.json"
     assert forecast_lorenz63.main(["--quick", "--threads", "1", "--models",
