@@ -117,7 +117,11 @@ QUICK = {"l96": {"train_steps": 3_000, "val_steps": 1_500, "context": 100, "hori
 RIDGES = (1e-8, 1e-6, 1e-4, 1e-2)
 # KS read-outs want far more regularisation (a probe on the KS L = 100 validation windows:
 # local ESN median VPT 0.57 at ridge 1e-2, 1.71 at 1, 0.81 at 100): its grid reaches 100
-RIDGES_BY_FAMILY = {"l96": RIDGES, "l63": RIDGES, "ks": (1e-6, 1e-4, 1e-2, 1.0, 1e2)}
+RIDGES_BY_FAMILY = {"l96": RIDGES, "l63": RIDGES, "ks": (1e-4, 1e-2, 0.1, 1.0, 10.0, 1e2)}
+# reservoir spectral radius and input scaling, every reservoir of a system alike (peer too);
+# KS from validation probes of the local ESN at L = 100 (rho 0.6 / input 0.5: 1.71 at ridge
+# 1; rho 0.9 / input 0.25: 2.58 at ridge 0.1)
+RESERVOIR_BY_FAMILY = {"l96": (0.6, 0.5), "l63": (0.6, 0.5), "ks": (0.9, 0.25)}
 THRESHOLD = 0.5
 
 COLUMNS = [("system", "system"), ("model", "model"), ("median_vpt", "median VPT (Lyap.)"),
@@ -244,7 +248,9 @@ def build_models(key: str, spec: dict, train: np.ndarray, val_windows, s: dict,
     loc = (patch, overlap)
     out, fit_s, notes = {}, {}, {}
     tr = train[None]
-    common = {"n_reservoir": n_res, "spectral_radius": 0.6, "input_scaling": 0.5,
+    rho, scale_in = RESERVOIR_BY_FAMILY[next(f for f in RESERVOIR_BY_FAMILY
+                                             if key.startswith(f))]
+    common = {"n_reservoir": n_res, "spectral_radius": rho, "input_scaling": scale_in,
               "washout": 100, "degree": 3.0, "seed": seed}
 
     def timed(name, fn, note):
@@ -280,7 +286,7 @@ def build_models(key: str, spec: dict, train: np.ndarray, val_windows, s: dict,
     if "peer" in models:
         ridge = ridge_same if ridge_same is not None else 1e-6
         timed("reservoirpy ESN local (peer)",
-              lambda: (ReservoirpyESN(n_res, spectral_radius=0.6, leak=1.0, input_scaling=0.5,
+              lambda: (ReservoirpyESN(n_res, spectral_radius=rho, leak=1.0, input_scaling=scale_in,
                                       bias_scaling=0.5, ridge=ridge, degree=3.0, washout=100,
                                       locality=loc, seed=seed).fit(tr), ""),
               f"N={n_res}, reservoirpy Reservoir + Ridge, ridge {ridge:g}")
@@ -407,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
                            "reservoirpy's ESN and NG-RC, same data, same run",
                "settings": {**{k: v for k, v in s.items()}, "models": models,
                             "vpt_threshold": THRESHOLD, "ridges": RIDGES_BY_FAMILY,
+                            "reservoir_rho_input": RESERVOIR_BY_FAMILY,
                             "seed": args.seed,
                             "threads": args.threads, "total_s": time.perf_counter() - t0},
                "systems": results, "rows": rows,
