@@ -10,7 +10,7 @@ from benchmarks import forecast_lorenz63  # noqa: E402
 
 def test_lorenz63_quick_with_the_through_readout_ablation(tmp_path, capsys):
     out = tmp_path / "l63.json"
-    assert forecast_lorenz63.main(["--quick", "--threads", "1", "--models",
+    assert forecast_lorenz63.main(["--quick", "--models",
                                    "gru,readout,untrained,through", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     rows = {r["model"]: r for r in json.loads(out.read_text())["rows"]}
