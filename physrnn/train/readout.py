@@ -46,7 +46,7 @@ from physrnn.metrics.forecast import valid_steps
 from physrnn.nn.recurrent import RecurrentForecaster, n_readout_features, readout_features
 from physrnn.progress import Progress, lines_wanted, phase
 
-__all__ = ["ReadoutFit", "fit_readout", "select_readout", "readout_system"]
+__all__ = ["ReadoutFit", "as_series", "fit_readout", "select_readout", "readout_system"]
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,10 @@ class ReadoutFit:
     table: list[dict[str, float]] = field(default_factory=list)
 
 
-def _as_series(series: Any, name: str, n_state: int) -> torch.Tensor:
+def as_series(series: Any, name: str, n_state: int) -> torch.Tensor:
+    """``series`` as a float64 tensor ``(n_traj, time, n_state)`` (a 2-D array is one
+    trajectory); ``ValueError`` for another shape, ``NonFiniteError`` for NaN or inf, both
+    naming ``name``."""
     x = torch.as_tensor(np.asarray(series, dtype=np.float64))
     if x.ndim == 2:
         x = x.unsqueeze(0)
@@ -229,7 +232,7 @@ def _prepare(model: RecurrentForecaster, train: Any, washout: int, readout: str 
     if isinstance(washout, bool) or not isinstance(washout, int | np.integer) or washout < 0:
         raise ValueError(f"washout must be an integer >= 0, got {washout!r}")
     work = copy.deepcopy(model).to(device="cpu", dtype=torch.float64).eval()
-    x = _as_series(train, "train", model.n_state)
+    x = as_series(train, "train", model.n_state)
     return work, _Factorisation(work, x, int(washout), progress=progress)
 
 
@@ -306,8 +309,8 @@ def select_readout(
     ridges = sorted({float(r) for r in ridges}, reverse=True)
     if not ridges or any(not r >= 0 for r in ridges):
         raise ValueError(f"ridges must be a non-empty list of numbers >= 0, got {ridges!r}")
-    ctx = _as_series(val_context, "val_context", model.n_state)
-    truth = _as_series(val_truth, "val_truth", model.n_state).numpy()
+    ctx = as_series(val_context, "val_context", model.n_state)
+    truth = as_series(val_truth, "val_truth", model.n_state).numpy()
     with phase("read-out refit", enabled=progress is not False):
         return _select(model, train, ctx, truth, ridges, washout, readout, threshold, dtype,
                        progress)

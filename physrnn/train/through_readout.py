@@ -49,7 +49,7 @@ from torch.func import functional_call
 from physrnn.errors import NonFiniteError
 from physrnn.nn.recurrent import RecurrentForecaster, readout_features
 from physrnn.progress import Progress, lines_wanted
-from physrnn.train.readout import DEFAULT_RIDGES, ReadoutFit, select_readout
+from physrnn.train.readout import DEFAULT_RIDGES, ReadoutFit, as_series, select_readout
 
 __all__ = ["ThroughReadoutFit", "closed_form_readout", "train_through_readout"]
 
@@ -196,14 +196,7 @@ def train_through_readout(
                          f"ridge={ridge!r}, fit_fraction={fit_fraction!r}")
     if loss not in ("log", "mse"):
         raise ValueError(f"loss must be 'log' or 'mse', got {loss!r}")
-    x = torch.as_tensor(np.asarray(train, dtype=np.float64))
-    if x.ndim == 2:
-        x = x.unsqueeze(0)
-    if x.ndim != 3 or x.shape[-1] != model.n_state:
-        raise ValueError(f"train must have shape (n_traj, time, {model.n_state}), "
-                         f"got {tuple(x.shape)}")
-    if not torch.isfinite(x).all():
-        raise NonFiniteError("train holds NaN or infinite values")
+    x = as_series(train, "train", model.n_state)
     n_traj, n_t, _ = x.shape
     n_fit = int(fit_fraction * n_t)
     if n_fit < washout + 2 or n_t - n_fit < context + max(k0, k1):
