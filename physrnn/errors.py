@@ -12,6 +12,8 @@ __all__ = [
     "OutputWriteError",
     "RunLockedError",
     "UnsafeFileError",
+    "SignProblemError",
+    "QMCError",
 ]
 
 
@@ -50,3 +52,12 @@ class RunLockedError(PhysrnnError):
 
 class UnsafeFileError(RecordError):
     """A file holds pickled Python objects that a safe load refuses (it could run code)."""
+
+
+class SignProblemError(SystemDefinitionError):
+    """Quantum Monte Carlo cannot sample this Hamiltonian without a sign problem (frustrated or
+    complex couplings, a non-bipartite antiferromagnet) or on these sites (not spin-1/2)."""
+
+
+class QMCError(PhysrnnError):
+    """The quantum Monte Carlo engine is missing, failed, or wrote results that cannot be read."""

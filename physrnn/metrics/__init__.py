@@ -5,10 +5,17 @@
   times, invariant-measure and power-spectrum distances, invariant drift, the OU bound.
 * :mod:`physrnn.metrics.invariants`: the drift of a conserved quantity.
 * :mod:`physrnn.metrics.lyapunov`: the largest Lyapunov exponent (Benettin).
+* :mod:`physrnn.metrics.autocorrelation`: integrated autocorrelation time (Geyer, Sokal) and
+  split R-hat of Markov chains.
 
 Nothing here imports torch, netket or the VMC driver.
 """
 
+from physrnn.metrics.autocorrelation import (
+    chain_statistics,
+    integrated_autocorrelation_time,
+    split_rhat,
+)
 from physrnn.metrics.forecast import (
     invariant_measure_distance,
     lead_times,
@@ -47,4 +54,7 @@ __all__ = [
     "invariant_drift",
     "ou_optimal_nrmse",
     "ou_forecast_efficiency",
+    "integrated_autocorrelation_time",
+    "split_rhat",
+    "chain_statistics",
 ]

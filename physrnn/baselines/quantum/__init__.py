@@ -1,4 +1,4 @@
-"""Quantum baselines: closed forms, exact diagonalisation, published reference energies.
+"""Quantum baselines: closed forms, exact diagonalisation, QMC (ALPS), reference energies.
 
 Energies are totals in the Hamiltonian's own units unless a name says "per site"; netket is
 imported inside the exact-diagonalisation functions only.
@@ -10,6 +10,7 @@ from physrnn.baselines.quantum.analytic import (
     tfim_infinite_chain_energy_per_site,
 )
 from physrnn.baselines.quantum.exact import exact_ground_state, exact_ground_state_energy
+from physrnn.baselines.quantum.qmc import QMCResult, cached_qmc, qmc_ground_state
 from physrnn.baselines.quantum.reference import PUBLISHED, Reference, reference_energy
 
 __all__ = [
@@ -21,4 +22,7 @@ __all__ = [
     "Reference",
     "reference_energy",
     "PUBLISHED",
+    "QMCResult",
+    "qmc_ground_state",
+    "cached_qmc",
 ]

@@ -1,7 +1,9 @@
 """The best available reference energy for a spin system, with its kind and source.
 
 Order of preference: a closed form ("analytic"), exact diagonalisation ("exact") for small
-Hilbert spaces, a published number ("published") from REFERENCES.md, else nothing.
+Hilbert spaces, a published number ("published") from REFERENCES.md, a quantum Monte Carlo
+ground state ("qmc", :mod:`physrnn.baselines.quantum.qmc`: from the on-disk cache, or run on
+request), else nothing.
 """
 
 from __future__ import annotations
@@ -30,13 +32,15 @@ class Reference:
 
     Attributes:
         energy: total ground-state energy in the system's units.
-        kind: ``"analytic"``, ``"exact"`` or ``"published"``.
+        kind: ``"analytic"``, ``"exact"``, ``"published"`` or ``"qmc"``.
         source: where the number comes from (formula, method or citation).
+        error: its statistical error bar (QMC), else ``None``.
     """
 
     energy: float
     kind: str
     source: str
+    error: float | None = None
 
 
 def _published_key(system: SpinSystem) -> tuple:
@@ -45,13 +49,22 @@ def _published_key(system: SpinSystem) -> tuple:
     return (system.name, p.get("lattice"), system.n_sites, p.get("boundary"), frozen)
 
 
-def reference_energy(system: SpinSystem, *, max_exact_sites: int = 20) -> Reference | None:
+def reference_energy(system: SpinSystem, *, max_exact_sites: int = 20, qmc: str = "cache",
+                     qmc_budget_s: float | None = None, seed: int = 0) -> Reference | None:
     """Best available reference energy for ``system``, or ``None`` if there is none.
 
     Args:
         system: a :class:`SpinSystem`.
         max_exact_sites: largest ``N`` for which exact diagonalisation is attempted.
+        qmc: where ED is too large and no closed form or published number exists:
+            ``"cache"`` uses a converged QMC result cached on disk, ``"run"`` also runs QMC
+            (ALPS, ``pip install 'physrnn[qmc]'``) when there is none, ``"off"`` never.
+            Systems QMC cannot treat (sign problem) simply have no QMC reference.
+        qmc_budget_s: time budget of a QMC run (``qmc = "run"``).
+        seed: seed of a QMC run.
     """
+    if qmc not in ("cache", "run", "off"):
+        raise ValueError(f"qmc must be 'cache', 'run' or 'off', got {qmc!r}")
     p = system.params
     n = system.n_sites
     if system.name == "tfim" and p.get("lattice") == "chain":
@@ -69,5 +82,29 @@ def reference_energy(system: SpinSystem, *, max_exact_sites: int = 20) -> Refere
         return Reference(e, "exact", "exact diagonalisation (scipy eigsh)")
     if published is not None:
         return Reference(published[0], "published", published[1])
+    if qmc != "off":
+        found = _qmc_reference(system, run=qmc == "run", budget_s=qmc_budget_s, seed=seed)
+        if found is not None:
+            return found
     log.info("no reference energy available for %s", system.describe())
     return None
+
+
+def _qmc_reference(system: SpinSystem, *, run: bool, budget_s: float | None,
+                   seed: int) -> Reference | None:
+    from physrnn.baselines.quantum.qmc import cached_qmc, qmc_ground_state
+    from physrnn.errors import SignProblemError
+
+    try:
+        res = cached_qmc(system)
+        if res is None and run:
+            res = qmc_ground_state(system, budget_s=budget_s, seed=seed)
+    except SignProblemError as exc:
+        log.info("no QMC reference: %s", exc)
+        return None
+    if res is None:
+        return None
+    how = "converged" if res.converged else f"not converged ({res.status})"
+    return Reference(res.energy, "qmc", f"ALPS loop QMC, beta {res.beta:g}, {res.sweeps} "
+                     f"sweeps, {how} (cache {res.hash}, {res.provenance.get('created_utc')})",
+                     error=res.error)
