@@ -3,6 +3,7 @@
 Subcommands:
     quickstart   ground state of the TFIM chain (N = 20, h = 1, open) against the exact energy
     vmc          variational Monte Carlo from a TOML config
+    qmc          quantum Monte Carlo ground state (ALPS loop) of a config's [system]
     train        train an RNN forecaster and score it against baselines
     evaluate     re-score a trained run
     memory       memory tasks: which cells solve which delays
@@ -35,6 +36,7 @@ from typing import NoReturn
 from physrnn.errors import ConfigError, OutputExistsError, PhysrnnError
 from physrnn.runs.commands import (
     KIND_COMMANDS,
+    KIND_EXTRA_OPTIONS,
     KIND_OPTIONS,
     QUICKSTART_OVERRIDES,
     add_import_options,
@@ -114,6 +116,8 @@ def _parser() -> argparse.ArgumentParser:
             k.add_argument("config", type=Path,
                            help=_CONFIG_HELP.get(kind.name, "TOML config file"))
             _add_run_options(k, out_required=True)
+            if kind.name in KIND_EXTRA_OPTIONS:
+                KIND_EXTRA_OPTIONS[kind.name](k)
         else:
             KIND_OPTIONS[kind.name](k)
     e = sub.add_parser("evaluate", help="re-score a trained run (table and figures)",

@@ -7,6 +7,11 @@ import os
 import pytest
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# reference energies must not depend on a QMC cache the user filled: tests get their own
+if "PHYSRNN_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["PHYSRNN_CACHE_DIR"] = tempfile.mkdtemp(prefix="physrnn-test-cache-")
 
 
 def pytest_configure(config):

@@ -21,7 +21,8 @@ from physrnn.errors import ConfigError
 from physrnn.runs.preempt import PREEMPTED_EXIT_CODE
 from physrnn.runs.registry import RunKind, get_kind
 
-__all__ = ["QUICKSTART_OVERRIDES", "KIND_COMMANDS", "KIND_OPTIONS", "vmc_command",
+__all__ = ["QUICKSTART_OVERRIDES", "KIND_COMMANDS", "KIND_OPTIONS", "KIND_EXTRA_OPTIONS",
+           "vmc_command", "qmc_command", "add_qmc_options",
            "train_command", "memory_command", "add_memory_options", "add_import_options",
            "data_import_command"]
 
@@ -215,6 +216,33 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_qmc_options(p: argparse.ArgumentParser) -> None:
+    """The options ``physrnn qmc`` has beside CONFIG, --out, --set, --overwrite, --quiet."""
+    p.add_argument("--budget-s", type=float, metavar="SECONDS",
+                   help="wall-clock budget of the beta ladder (same as --set qmc.budget_s=...)")
+
+
+def qmc_command(args: argparse.Namespace) -> int:
+    """``physrnn qmc CONFIG``: run the beta ladder, print the table; exit code."""
+    from physrnn.config import load_config
+    from physrnn.runs.reports import qmc_table
+
+    _single_process_only(args.command)
+    kind = get_kind("qmc")
+    overrides = list(args.overrides)
+    if getattr(args, "budget_s", None) is not None:
+        overrides.append(f"qmc.budget_s={args.budget_s}")
+    config = load_config(args.config, cls=kind.config_class, overrides=overrides)
+    summary = kind.job(config, args.out, overwrite=args.overwrite, resume=args.resume,
+                       progress=False if args.quiet else None, command=args.command_line)
+    print(qmc_table(summary))
+    print(f"\nwrote {args.out}/record.h5, summary.json, qmc.png, correlations.npy")
+    if not summary.get("converged"):
+        print("physrnn qmc: the beta ladder did not converge; the energy is an upper bound "
+              "(raise qmc.budget_s or qmc.beta_max)", file=sys.stderr)
+    return 0
+
+
 def _int_list(text: str, what: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -257,6 +285,7 @@ def memory_command(args: argparse.Namespace) -> int:
 KIND_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "quickstart": lambda args: vmc_command(args, quickstart=True),
     "vmc": vmc_command,
+    "qmc": qmc_command,
     "train": train_command,
     "memory": memory_command,
 }
@@ -264,4 +293,8 @@ KIND_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 #: --set, --overwrite, --resume, --quiet), by kind.
 KIND_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "memory": add_memory_options,
+}
+#: Options some config-file kinds take besides the common ones, by kind.
+KIND_EXTRA_OPTIONS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "qmc": add_qmc_options,
 }

@@ -10,11 +10,11 @@ subcommands, ``physrnn show-config`` and ``physrnn sweep`` choose the config cla
     kind, config = load_run_config("examples/forecast_lorenz63.toml")   # kind.name == "train"
     summary = kind.job(config, "runs/l63")
 
-A config file's kind is told by its sections (:func:`kind_of`): ``[system]``,
-``[wavefunction]`` or ``[vmc]`` make a VMC run, ``[data]``, ``[model]``, ``[train]``,
-``[readout]`` or ``[eval]`` a forecasting run. The config classes and the job modules are
-imported only when they are asked for, so that listing the kinds (``physrnn --help``,
-``physrnn collect``) imports no torch.
+A config file's kind is told by its sections (:func:`kind_of`): ``[wavefunction]`` or
+``[vmc]`` make a VMC run, ``[qmc]`` a QMC run, ``[system]`` alone (shared by both) a VMC run,
+``[data]``, ``[model]``, ``[train]``, ``[readout]`` or ``[eval]`` a forecasting run. The
+config classes and the job modules are imported only when they are asked for, so that
+listing the kinds (``physrnn --help``, ``physrnn collect``) imports no torch.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ __all__ = [
     "RUN_KINDS",
     "VMC_SUMMARY_KEYS",
     "TRAIN_SUMMARY_KEYS",
+    "QMC_SUMMARY_KEYS",
     "MEMORY_SUMMARY_KEYS",
     "get_kind",
     "config_kinds",
@@ -66,6 +67,35 @@ VMC_SUMMARY_KEYS: dict[str, str] = {
     "device": "resolved device",
     "physrnn_version": "package version",
     "git_revision": "git revision of the source (-dirty if modified)",
+}
+
+#: Keys of ``summary.json`` written by a QMC run (shown by ``physrnn qmc --help``).
+QMC_SUMMARY_KEYS: dict[str, str] = {
+    "status": "completed | failed | interrupted",
+    "system": "one-line description of the Hamiltonian",
+    "n_sites": "number of sites N",
+    "energy": "QMC ground-state energy (total, the system's units) at the largest beta",
+    "energy_error": "its error bar (the larger of ALPS's binning error and a Geyer estimate "
+                    "on ALPS's bins)",
+    "energy_per_site": "energy / N",
+    "beta": "inverse temperature of energy",
+    "converged": "qmc.agree consecutive beta doublings agreed within qmc.sigma error bars",
+    "qmc_status": "converged | beta_max | budget (what ended the beta ladder)",
+    "sweeps": "measured sweeps over all rungs",
+    "qmc_wall_s": "seconds in the QMC program",
+    "rungs": "beta values run",
+    "staggered_magnetization_sq": "(1/N^2) sum s_i s_j <Sz_i Sz_j> at the last beta (S units)",
+    "uniform_magnetization_sq": "(1/N^2) sum <Sz_i Sz_j> at the last beta (S units)",
+    "mapping": "the translation into ALPS's spin model, in words",
+    "cache_file": "the QMC cache entry written (reference energies of later runs)",
+    "pyalps_version": "version of the ALPS package that ran",
+    "reference_energy": "closed-form, exact or published energy when there is one",
+    "reference_kind": "analytic | exact | published",
+    "reference_source": "formula, method or citation of reference_energy",
+    "deviation_sigma": "(energy - reference_energy) / energy_error",
+    "seed": "run.seed (ALPS's SEED of the first rung; rung k uses seed + k)",
+    "physrnn_version": "package version",
+    "git_revision": "git revision of the source",
 }
 
 #: Keys of ``summary.json`` of a forecasting run (shown by ``physrnn train --help``).
@@ -175,6 +205,21 @@ RUN_KINDS: dict[str, RunKind] = {k.name: k for k in (
         outputs="record.h5 (config, versions, history, results), summary.json, energy.png, "
                 "checkpoint.pt"),
     RunKind(
+        name="qmc", help="quantum Monte Carlo ground state (ALPS loop) from a config",
+        description="Ground-state energy of the [system] of a VMC config by ALPS's loop-cluster "
+                    "QMC (pip install 'physrnn[qmc]'), doubling beta until the energy stops "
+                    "moving ([qmc] section: beta_start, beta_max, sweeps, budget_s, agree, "
+                    "sigma). Sign-free Hamiltonians only: frustrated or non-bipartite "
+                    "antiferromagnets are refused. The result is cached on disk by a hash of "
+                    "the Hamiltonian and becomes the reference energy of later VMC runs "
+                    "(PHYSRNN_CACHE_DIR, default ~/.cache/physrnn).",
+        config_path="physrnn.baselines.quantum.config:QMCRunConfig",
+        config_sections=("system", "qmc", "run"),
+        job_path="physrnn.runs.qmc:run_qmc_job",
+        summary_keys=QMC_SUMMARY_KEYS,
+        outputs="record.h5 (config, versions, the beta ladder, results), summary.json, "
+                "qmc.png, correlations.npy"),
+    RunKind(
         name="train", help="train an RNN forecaster and score it against baselines",
         description="Train a recurrent forecaster on a simulated-dynamics dataset (teacher "
                     "forcing, then closed-loop rollout), then score it and every configured "
@@ -259,9 +304,15 @@ def kind_of(config_path: str | Path | None, keys: Sequence[str] = (), *,
             pass
     sections |= {k.split(".")[0] for k in keys}
     names = [n for n in RUN_KINDS if RUN_KINDS[n].config_file]
-    found = [n for n in names if sections & RUN_KINDS[n].sections]
+    own = {n: RUN_KINDS[n].sections - frozenset().union(
+        *(RUN_KINDS[m].sections for m in names if m != n)) for n in names}
+    found = [n for n in names if sections & own[n]]
     if len(found) == 1:
         return found[0]
+    if not found:   # only sections several kinds share ([system]): the first kind using them
+        found = [n for n in names if sections & RUN_KINDS[n].sections][:1]
+        if found:
+            return found[0]
     if not found and default is not None:
         return default
     choice = " or a ".join(names)

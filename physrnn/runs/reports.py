@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["vmc_table", "forecast_table", "sweep_plan_table", "sweep_results_table"]
+__all__ = ["vmc_table", "qmc_table", "forecast_table", "sweep_plan_table", "sweep_results_table"]
 
 
 def vmc_table(summary: Mapping[str, Any]) -> str:
@@ -30,6 +30,31 @@ def vmc_table(summary: Mapping[str, Any]) -> str:
         ("parameters", fmt("n_parameters", "d")),
         ("steps x samples", f"{summary.get('n_steps')} x {summary.get('n_samples')}"),
         ("wall time (s)", fmt("wall_time_s", ".1f")),
+    ]
+    width = max(len(r[0]) for r in rows)
+    lines = [f"| {'quantity':<{width}} | value |", f"|{'-' * (width + 2)}|-------|"]
+    lines += [f"| {name:<{width}} | {value} |" for name, value in rows]
+    return "\n".join(lines)
+
+
+def qmc_table(summary: Mapping[str, Any]) -> str:
+    """A QMC run's summary: energy +- error, beta reached, convergence, reference, cost."""
+    def fmt(key: str, spec: str) -> str:
+        v = summary.get(key)
+        return "-" if v is None else format(v, spec)
+
+    conv = "yes" if summary.get("converged") else f"NO ({summary.get('qmc_status')})"
+    rows = [
+        ("system", summary.get("system", "-")),
+        ("energy (QMC, total)", f"{fmt('energy', '.8f')} +- {fmt('energy_error', '.1e')}"),
+        ("energy per site", fmt("energy_per_site", ".8f")),
+        ("beta reached", fmt("beta", "g")),
+        ("converged in beta", conv),
+        (f"reference ({summary.get('reference_kind', '-')})", fmt("reference_energy", ".8f")),
+        ("(E - reference) / error", fmt("deviation_sigma", ".2f")),
+        ("staggered m^2 per site^2", fmt("staggered_magnetization_sq", ".5f")),
+        ("sweeps (all rungs)", fmt("sweeps", "d")),
+        ("QMC wall time (s)", fmt("qmc_wall_s", ".1f")),
     ]
     width = max(len(r[0]) for r in rows)
     lines = [f"| {'quantity':<{width}} | value |", f"|{'-' * (width + 2)}|-------|"]

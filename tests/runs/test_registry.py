@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_kind_is_complete():
-    assert list(RUN_KINDS) == ["vmc", "train", "memory"]
+    assert list(RUN_KINDS) == ["vmc", "qmc", "train", "memory"]
     for name, kind in RUN_KINDS.items():
         assert kind.name == name and kind.help and kind.description and kind.outputs
         assert callable(kind.job) and kind.job.__name__ == kind.job_path.split(":")[1]
@@ -40,11 +40,13 @@ def test_every_kind_is_complete():
         assert all(k in kind.summary_help() for k in kind.summary_keys)
 
 
-def test_kinds_do_not_share_sections():
+def test_kinds_share_only_the_system_section_and_each_has_its_own():
     kinds = [k for k in RUN_KINDS.values() if k.config_file]
     for i, a in enumerate(kinds):
+        others = frozenset().union(*(k.sections for k in kinds if k is not a))
+        assert a.sections - others, a.name       # a section that tells this kind apart
         for b in kinds[i + 1:]:
-            assert not a.sections & b.sections, (a.name, b.name)
+            assert a.sections & b.sections <= {"system"}, (a.name, b.name)
 
 
 def test_main_help_lists_every_kind(capsys):
@@ -74,8 +76,13 @@ def test_kind_of_a_file_from_its_sections(tmp_path):
     run_only.write_text("[run]\nseed = 3\n")
     assert kind_of(run_only, ["vmc.lr"]) == "vmc"
     assert kind_of(run_only, default="vmc") == "vmc"
-    with pytest.raises(ConfigError, match="cannot tell whether this is a vmc or a train config"):
+    with pytest.raises(ConfigError, match="cannot tell whether this is a vmc or a qmc or a "
+                                          "train config"):
         kind_of(run_only)
+    system_only = tmp_path / "system.toml"
+    system_only.write_text("[system]\nn_sites = 8\n")
+    assert kind_of(system_only) == "vmc"             # the section both share: VMC, as before
+    assert kind_of(system_only, ["qmc.sweeps"]) == "qmc"
     both = tmp_path / "both.toml"
     both.write_text("[vmc]\nn_steps = 3\n[train]\nepochs = 2\n")
     with pytest.raises(ConfigError, match="pass --kind"):
@@ -89,12 +96,13 @@ def test_load_run_config_and_unknown_kinds(tmp_path):
     assert config.train.epochs == 2
     kind, config = load_run_config(None, overrides=["vmc.lr=0.5"])
     assert isinstance(config, VMCRunConfig) and config.vmc.lr == 0.5
-    with pytest.raises(ConfigError, match="unknown run kind 'qmc'; choose vmc, train, memory"):
-        get_kind("qmc")
+    with pytest.raises(ConfigError, match="unknown run kind 'dmrg'; choose vmc, qmc, train, "
+                                          "memory"):
+        get_kind("dmrg")
 
 
 def test_sweep_and_collect_read_the_registry():
-    assert sweep.KINDS == tuple(config_kinds()) == ("train", "vmc")
+    assert sweep.KINDS == tuple(config_kinds()) == ("qmc", "train", "vmc")
     assert set(collect._CONFIG_SECTIONS) == set(config_sections())
     for kind in RUN_KINDS.values():
         assert {f.name for f in fields(kind.config_class)} <= set(config_sections())
