@@ -54,9 +54,11 @@ VMC_SUMMARY_KEYS: dict[str, str] = {
     "energy_per_site": "energy / N",
     "variance": "variance of the local energy, Var(E_loc)",
     "v_score": "N Var(E) / (E - E_inf)^2 (Wu et al. 2024); smaller is better",
-    "reference_energy": "best available exact or published ground-state energy (total)",
-    "reference_kind": "analytic | exact | published",
+    "reference_energy": "best available ground-state energy (total): closed form, exact, "
+                        "published or QMC ([reference] kind)",
+    "reference_kind": "analytic | exact | published | qmc",
     "reference_source": "formula, method or citation of reference_energy",
+    "reference_error": "statistical error bar of reference_energy (qmc)",
     "rel_error": "|energy - reference_energy| / |reference_energy|",
     "n_steps": "optimisation steps taken",
     "n_samples": "exact samples per step",
@@ -199,7 +201,7 @@ RUN_KINDS: dict[str, RunKind] = {k.name: k for k in (
                     "(torchrun --nproc-per-node R -m physrnn.cli vmc ..., or srun), the "
                     "samples of every step are shared by the ranks.",
         config_path="physrnn.vmc.config:VMCRunConfig",
-        config_sections=("system", "wavefunction", "vmc", "run"),
+        config_sections=("system", "wavefunction", "vmc", "reference", "run"),
         job_path="physrnn.runs.vmc:run_vmc_job",
         summary_keys=VMC_SUMMARY_KEYS,
         outputs="record.h5 (config, versions, history, results), summary.json, energy.png, "

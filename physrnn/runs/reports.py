@@ -20,10 +20,13 @@ def vmc_table(summary: Mapping[str, Any]) -> str:
         return "-" if v is None else format(v, spec)
 
     energy = f"{fmt('energy', '.8f')} +- {fmt('energy_error', '.1e')}"
+    ref = fmt("reference_energy", ".8f")
+    if summary.get("reference_error") is not None:
+        ref += f" +- {fmt('reference_error', '.1e')}"
     rows = [
         ("system", summary.get("system", "-")),
         ("energy (ours)", energy),
-        (f"reference ({summary.get('reference_kind', '-')})", fmt("reference_energy", ".8f")),
+        (f"reference ({summary.get('reference_kind', '-')})", ref),
         ("relative error", fmt("rel_error", ".2e")),
         ("variance", fmt("variance", ".3e")),
         ("V-score", fmt("v_score", ".2e")),

@@ -48,7 +48,7 @@ def _results(driver: VMC, system: SpinSystem, ref: Reference | None, est, config
                    v_score=est.v_score(system.n_sites, e_inf=system.e_inf))
     if ref is not None:
         out.update(reference_energy=ref.energy, reference_kind=ref.kind,
-                   reference_source=ref.source)
+                   reference_source=ref.source, reference_error=ref.error)
         if est is not None:
             out["rel_error"] = abs((est.mean - ref.energy) / ref.energy)
     train_time = driver.elapsed_s
@@ -130,7 +130,10 @@ def _optimise(run: Run, config: VMCRunConfig, *, progress: bool | None,
     """:func:`run_vmc_job` inside its :class:`Run` (output directory prepared and locked)."""
     device = run.device
     system = build_system(config.system)
-    ref = reference_energy(system)
+    rc = config.reference
+    ref = None if rc.kind == "none" else reference_energy(
+        system, qmc="run" if rc.kind == "qmc" else "cache",
+        qmc_budget_s=rc.qmc_budget_s or None, seed=config.run.seed)
     driver = build_vmc(config, system, device)
     ckpt_path = run.checkpoint_path
     state = run.load_checkpoint(exact_for=config.vmc.blocks if config.vmc.deterministic

@@ -1,7 +1,7 @@
 """Config of a VMC run (``physrnn vmc``): :class:`VMCRunConfig` and its sections.
 
-The ``[system]``, ``[wavefunction]`` and ``[vmc]`` sections, with the shared ``[run]``
-(:class:`physrnn.config.RunConfig`). Each section validates its own keys in
+The ``[system]``, ``[wavefunction]``, ``[vmc]`` and ``[reference]`` sections, with the shared
+``[run]`` (:class:`physrnn.config.RunConfig`). Each section validates its own keys in
 ``__post_init__``; :func:`check_vmc_sections` checks the combinations that involve two
 sections (for example a 2D wavefunction on a chain) and is called by :class:`VMCRunConfig`.
 Every rejection is a :class:`ConfigError` whose message names the key;
@@ -22,6 +22,9 @@ Example file (every key optional; defaults are the quickstart run)::
     [vmc]
     n_steps = 1000
     n_samples = 512
+
+    [reference]
+    kind = "auto"           # "auto", "qmc" (run ALPS QMC where ED is too large), "none"
 
 Lattices (``[system]``):
 
@@ -45,7 +48,7 @@ from typing import Literal
 
 from physrnn.config import RunConfig, load_config, require
 
-__all__ = ["SystemConfig", "WavefunctionConfig", "VMCConfig", "VMCRunConfig",
+__all__ = ["SystemConfig", "WavefunctionConfig", "VMCConfig", "ReferenceConfig", "VMCRunConfig",
            "check_vmc_sections", "load_vmc_config"]
 
 #: Models whose Hamiltonian conserves the total ``S^z`` and has a Marshall sign rule.
@@ -327,12 +330,34 @@ def check_vmc_sections(system: SystemConfig, wavefunction: WavefunctionConfig) -
 
 
 @dataclass(frozen=True)
+class ReferenceConfig:
+    """Which ground-state energy a VMC run is compared with (``[reference]``).
+
+    Attributes:
+        kind: ``"auto"``: the best of closed form, exact diagonalisation (N <= 20), a published
+            number, or a converged QMC result already in the cache; ``"qmc"``: as ``auto``, but
+            run QMC (ALPS, ``pip install 'physrnn[qmc]'``) before the optimisation when ED is
+            too large and the cache has none (sign-free systems only); ``"none"``: no
+            comparison.
+        qmc_budget_s: wall-clock budget of that QMC run in seconds (0 = none).
+    """
+
+    kind: Literal["auto", "qmc", "none"] = "auto"
+    qmc_budget_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        require(self.qmc_budget_s >= 0, "qmc_budget_s",
+                f"must be >= 0 (0 = none), got {self.qmc_budget_s}")
+
+
+@dataclass(frozen=True)
 class VMCRunConfig:
     """Everything a ``physrnn vmc`` run needs; stored in full in every record."""
 
     system: SystemConfig = field(default_factory=SystemConfig)
     wavefunction: WavefunctionConfig = field(default_factory=WavefunctionConfig)
     vmc: VMCConfig = field(default_factory=VMCConfig)
+    reference: ReferenceConfig = field(default_factory=ReferenceConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def __post_init__(self) -> None:

@@ -100,7 +100,7 @@ def _qmc_reference(system: SpinSystem, *, run: bool, budget_s: float | None,
         if res is None and run:
             res = qmc_ground_state(system, budget_s=budget_s, seed=seed)
     except SignProblemError as exc:
-        log.info("no QMC reference: %s", exc)
+        (log.warning if run else log.info)("no QMC reference: %s", exc)
         return None
     if res is None:
         return None
