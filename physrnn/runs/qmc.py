@@ -137,6 +137,7 @@ def run_qmc_job(config: QMCRunConfig, out: str | Path, *, overwrite: bool = Fals
                     thermalization=q.thermalization or None, agree=q.agree, sigma=q.sigma,
                     budget_s=q.budget_s or None,
                     min_sweeps=q.min_sweeps or min(2_000, q.sweeps),
+                    production_sweeps=q.production_sweeps,
                     correlations=q.correlations, seed=config.run.seed, cache=q.cache,
                     callback=report)
         except QMCError as exc:
@@ -163,4 +164,6 @@ def run_qmc_job(config: QMCRunConfig, out: str | Path, *, overwrite: bool = Fals
 def _history(trace: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     keys = ("beta", "energy", "error", "alps_error", "tau_bins", "sweeps", "thermalization",
             "wall_s", "error_converged")
-    return {k: np.array([r[k] for r in trace], dtype=np.float64) for k in keys}
+    out = {k: np.array([r[k] for r in trace], dtype=np.float64) for k in keys}
+    out["production"] = np.array([bool(r.get("production")) for r in trace])
+    return out

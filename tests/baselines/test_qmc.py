@@ -85,7 +85,8 @@ def test_staggered_magnetisation_matches_the_exact_ground_state():
     model = alps_model(system)
     g = np.asarray(model.gauge, dtype=np.float64)
     ms2_exact = float(np.sum(np.abs(psi) ** 2 * (states @ g / 2) ** 2) / system.n_sites ** 2)
-    res = qmc_ground_state(system, beta_start=8.0, sweeps=10_000, seed=5, cache=False)
+    res = qmc_ground_state(system, beta_start=8.0, sweeps=10_000, production_sweeps=40_000,
+                           seed=5, cache=False)
     assert res.converged and res.status == "converged"
     assert abs(res.energy - e0) <= 4 * res.error
     assert res.staggered_magnetization_sq == pytest.approx(ms2_exact, rel=0.03)
@@ -94,6 +95,9 @@ def test_staggered_magnetisation_matches_the_exact_ground_state():
     # the ladder doubled beta from 8 and stopped after two agreeing doublings
     betas = [r["beta"] for r in res.trace]
     assert betas[:3] == [8.0, 16.0, 32.0] and res.beta == betas[-1]
+    # then one production run at the converged beta, with the smaller error bar reported
+    assert res.trace[-1].get("production") and res.trace[-1]["sweeps"] == 40_000
+    assert res.error == res.trace[-1]["error"] < res.trace[-2]["error"]
 
 
 def test_same_seed_same_numbers_and_the_budget_cuts_the_ladder():

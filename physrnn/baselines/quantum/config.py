@@ -18,6 +18,7 @@ ladder of :func:`physrnn.baselines.quantum.qmc.qmc_ground_state`::
     budget_s = 600.0        # wall-clock budget of the ladder (0 = none)
     agree = 2               # consecutive agreeing doublings that end it
     sigma = 2.0             # agreement within sigma combined error bars
+    production_sweeps = 0   # then one long run at the converged beta (0 = none)
 
 ``[run]`` (seed) is shared with every run kind; the seed is QMC's.
 """
@@ -41,6 +42,8 @@ class QMCConfig:
         sweeps: measured sweeps per rung.
         thermalization: discarded sweeps per rung; 0 = ``sweeps // 10``.
         min_sweeps: fewest sweeps the budget may cut a rung to; 0 = ``min(2000, sweeps)``.
+        production_sweeps: after convergence, one run with this many sweeps at the last beta
+            gives the reported energy (0 = the last rung's).
         budget_s: wall-clock budget of the whole ladder in seconds; 0 = unlimited.
         agree: consecutive agreeing doublings that end the ladder.
         sigma: agreement threshold, in combined error bars.
@@ -53,6 +56,7 @@ class QMCConfig:
     sweeps: int = 20_000
     thermalization: int = 0
     min_sweeps: int = 0
+    production_sweeps: int = 0
     budget_s: float = 0.0
     agree: int = 2
     sigma: float = 2.0
@@ -69,6 +73,8 @@ class QMCConfig:
         require(0 <= self.min_sweeps <= self.sweeps, "min_sweeps",
                 f"must be between 0 (automatic) and sweeps = {self.sweeps}, got "
                 f"{self.min_sweeps}")
+        require(self.production_sweeps >= 0, "production_sweeps",
+                f"must be >= 0, got {self.production_sweeps}")
         require(self.budget_s >= 0, "budget_s", f"must be >= 0 (0 = none), got {self.budget_s}")
         require(self.agree >= 1, "agree", f"must be >= 1, got {self.agree}")
         require(self.sigma > 0, "sigma", f"must be > 0, got {self.sigma}")
