@@ -1,6 +1,7 @@
 """Variational Monte Carlo on top of autoregressive wavefunctions.
 
-The driver (:class:`VMC`), its energy statistics, stochastic reconfiguration (:class:`SRStep`),
+The driver (:class:`VMC`), its energy statistics, Markov-chain sampling of a model
+(:class:`MetropolisSampler`, the alternative to exact sampling), stochastic reconfiguration (:class:`SRStep`),
 variational annealing (:class:`AnnealingSchedule`), the run config sections and the factory
 that builds a driver from a config. The modules themselves (``physrnn.vmc.sr``,
 ``physrnn.vmc.parallel``, ...) hold the lower-level pieces.
@@ -24,6 +25,7 @@ from physrnn.vmc.estimators import (
     v_score,
 )
 from physrnn.vmc.factory import build_vmc, build_wavefunction
+from physrnn.vmc.metropolis import MetropolisSampler
 from physrnn.vmc.operators import ConnectedElements, ConnectedOperator
 from physrnn.vmc.sr import SRInfo, SRStep
 
@@ -48,4 +50,5 @@ __all__ = [
     "load_vmc_config",
     "build_vmc",
     "build_wavefunction",
+    "MetropolisSampler",
 ]

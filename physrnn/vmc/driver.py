@@ -26,7 +26,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -111,6 +111,10 @@ class VMC:
         blocks: number of blocks of the deterministic mode (default: the world size).
         check_sync: in a multi-process run, check every ``check_sync`` steps that the
             parameters are bitwise equal on all ranks (a debugging aid; 0: never).
+        sampler: draw the samples with this object's ``sample(model, n, generator) -> (s,
+            cache)`` instead of exactly, e.g. a
+            :class:`~physrnn.vmc.metropolis.MetropolisSampler` (one process only; its chains
+            are not part of the checkpoint).
 
     In a multi-process run (a process group started by
     :func:`physrnn.distributed.init_distributed`), building the driver is a collective: the
@@ -144,6 +148,7 @@ class VMC:
         deterministic: bool = False,
         blocks: int | None = None,
         check_sync: int = 0,
+        sampler: Any = None,
     ) -> None:
         self.operator = operator if isinstance(operator, ConnectedOperator) else \
             ConnectedOperator(operator)
@@ -183,8 +188,12 @@ class VMC:
             raise ValueError(f"check_sync must be >= 0, got {check_sync}")
         self.check_sync = int(check_sync)
         #: Blocks and ranks of a data-parallel or deterministic run; None: one plain process.
+        self.sampler = sampler
         self.layout = parallel.make_layout(self.n_samples, deterministic, blocks)
         if self.layout is not None:
+            if sampler is not None:
+                raise ValueError("a custom sampler runs on one process only (no deterministic "
+                                 "blocks, no process group)")
             parallel.setup(self)
 
     # ------------------------------------------------------------------ one step
@@ -290,6 +299,8 @@ class VMC:
             :func:`~physrnn.vmc.estimators.local_energies` or ``None``.
         """
         model = self.model
+        if self.sampler is not None:
+            return self.sampler.sample(model, n, generator)
         if self.method != "scratch" and model.supports_prefix:
             need = n * model.cache_nbytes_per_sample()
             if need <= MEMORY_FRACTION * available_memory(model.device):
@@ -364,6 +375,8 @@ class VMC:
             return parallel.estimate(self, n_samples, batch_size=batch_size)
         gen = torch.Generator(device=self.model.device)
         gen.manual_seed(derive_seed(self.seed, self.step_count, 1, bits=32))
+        if self.sampler is not None and hasattr(self.sampler, "n_chains"):
+            return self._chain_estimate(n_samples, gen)
         chunks = []
         remaining = n_samples
         while remaining > 0:
@@ -373,6 +386,20 @@ class VMC:
                                          chunk_size=self.chunk_size, method=self.method))
             remaining -= b
         return energy_stats(torch.cat(chunks))
+
+    def _chain_estimate(self, n_samples: int, gen: torch.Generator) -> EnergyStats:
+        """:meth:`estimate` with Markov chains: the error bar includes the chains'
+        integrated autocorrelation time (:func:`physrnn.metrics.chain_statistics`)."""
+        from physrnn.metrics.autocorrelation import chain_statistics
+
+        c = self.sampler.n_chains
+        n = max(c * 4, (n_samples // c) * c)
+        s, cache = self.sample(n, gen)
+        e = local_energies(self.model, self.operator, s, cache=cache,
+                           chunk_size=self.chunk_size, method=self.method)
+        base = energy_stats(e)
+        st = chain_statistics(e.real.double().reshape(c, -1).cpu().numpy())
+        return replace(base, error=st.error)
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
