@@ -1,10 +1,10 @@
 """Variational Monte Carlo on top of autoregressive wavefunctions.
 
 The driver (:class:`VMC`), its energy statistics, Markov-chain sampling of a model
-(:class:`MetropolisSampler`, the alternative to exact sampling), stochastic reconfiguration (:class:`SRStep`),
-variational annealing (:class:`AnnealingSchedule`), the run config sections and the factory
-that builds a driver from a config. The modules themselves (``physrnn.vmc.sr``,
-``physrnn.vmc.parallel``, ...) hold the lower-level pieces.
+(:class:`MetropolisSampler`, the alternative to exact sampling), stochastic reconfiguration
+(:class:`SRStep`), variational annealing (:class:`AnnealingSchedule`), the run config
+sections and the factory that builds a driver from a config. The modules themselves
+(``physrnn.vmc.sr``, ``physrnn.vmc.parallel``, ...) hold the lower-level pieces.
 """
 
 from physrnn.optim import make_optimizer
