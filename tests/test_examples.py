@@ -7,17 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from physrnn.baselines.quantum.config import QMCRunConfig
 from physrnn.cli import main
 from physrnn.config import load_config
+from physrnn.runs.registry import kind_of
 from physrnn.train.config import TrainRunConfig
 from physrnn.vmc.config import VMCRunConfig
+
+CLASSES = {"train": TrainRunConfig, "vmc": VMCRunConfig, "qmc": QMCRunConfig}
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.toml"))
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_example_loads(path):
-    cls = TrainRunConfig if path.stem.startswith("forecast") else VMCRunConfig
+    cls = CLASSES[kind_of(path)]
     cfg = load_config(path, cls=cls)
     assert isinstance(cfg, cls)
     if cls is TrainRunConfig and cfg.data.card:
@@ -29,13 +33,13 @@ def test_show_config_prints_every_example(path, tmp_path, capsys, monkeypatch):
     """The kind comes from the file's sections; the printed TOML loads back to the same
     config (``show-config`` of a forecasting config used to fail with "unknown key 'data'")."""
     monkeypatch.chdir(path.parent.parent)
-    cls = TrainRunConfig if path.stem.startswith("forecast") else VMCRunConfig
+    kind = kind_of(path)
+    cls = CLASSES[kind]
     assert main(["show-config", str(path)]) == 0
     text = capsys.readouterr().out
     resolved = tmp_path / "resolved.toml"
     resolved.write_text(text)
     assert load_config(resolved, cls=cls) == load_config(path, cls=cls)
-    kind = "train" if cls is TrainRunConfig else "vmc"
     assert main(["show-config", str(path), "--kind", kind]) == 0
     assert capsys.readouterr().out == text
 
