@@ -341,8 +341,10 @@ def check_resumable(saved: dict[str, Any], config: Any, path: str | Path,
                           f"{', '.join(diffs)}; resume with the same config")
 
 
-#: Settings that may change when a run is resumed.
-RESUME_FREE = frozenset({("run", "device"), ("run", "threads"), ("run", "checkpoint_every")})
+#: Settings that may change when a run is resumed (the reference a VMC run is compared with
+#: changes nothing in the optimisation).
+RESUME_FREE = frozenset({("run", "device"), ("run", "threads"), ("run", "checkpoint_every"),
+                         ("reference", "kind"), ("reference", "qmc_budget_s")})
 
 
 def load_config(
