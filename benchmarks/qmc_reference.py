@@ -55,14 +55,14 @@ ROWS = {
     "tfim32": ("tfim_chain(32, h=1.0, boundary='periodic')", None, 0.0, "closed form",
                8.0, 10_000, 100_000, False),
     "heis10x10o": ("heisenberg_square(10, 10)", -251.46248 / 4, 0.0,
-                   "SSE, varbench (PRB 90, 064425): -251.46248 Pauli", 8.0, 20_000, 400_000,
+                   "SSE, varbench (PRB 90, 064425): -251.46248 Pauli", 8.0, 5_000, 40_000,
                    False),
     "heis10x10p": ("heisenberg_square(10, 10, boundary='periodic')", -0.671549 * 100,
                    0.000004 * 100, "SSE, Sandvik PRB 56, 11678: -0.671549(4) per site",
-                   8.0, 20_000, 400_000, False),
+                   8.0, 5_000, 40_000, False),
     "tfim12x12": ("tfim_square(12, 12, h=3.0)", -457.0420317, 0.0,
-                  "best variational (Sharir et al. PRL 124, 020503): upper bound", 8.0,
-                  10_000, 200_000, True),
+                  "best variational (Sharir et al. PRL 124, 020503): upper bound", 4.0,
+                  2_000, 20_000, True),
 }
 QUICK_ROWS = ("heis4x4p", "tfim32")
 
