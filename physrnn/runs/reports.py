@@ -13,6 +13,14 @@ from typing import Any
 __all__ = ["vmc_table", "qmc_table", "forecast_table", "sweep_plan_table", "sweep_results_table"]
 
 
+def _quantity_table(rows: Sequence[tuple[str, str]]) -> str:
+    """A two-column markdown table ``| quantity | value |``."""
+    width = max(len(r[0]) for r in rows)
+    lines = [f"| {'quantity':<{width}} | value |", f"|{'-' * (width + 2)}|-------|"]
+    lines += [f"| {name:<{width}} | {value} |" for name, value in rows]
+    return "\n".join(lines)
+
+
 def vmc_table(summary: Mapping[str, Any]) -> str:
     """A VMC run's summary: energy against the reference, error, variance, V-score, cost."""
     def fmt(key: str, spec: str) -> str:
@@ -34,10 +42,7 @@ def vmc_table(summary: Mapping[str, Any]) -> str:
         ("steps x samples", f"{summary.get('n_steps')} x {summary.get('n_samples')}"),
         ("wall time (s)", fmt("wall_time_s", ".1f")),
     ]
-    width = max(len(r[0]) for r in rows)
-    lines = [f"| {'quantity':<{width}} | value |", f"|{'-' * (width + 2)}|-------|"]
-    lines += [f"| {name:<{width}} | {value} |" for name, value in rows]
-    return "\n".join(lines)
+    return _quantity_table(rows)
 
 
 def qmc_table(summary: Mapping[str, Any]) -> str:
@@ -59,10 +64,7 @@ def qmc_table(summary: Mapping[str, Any]) -> str:
         ("sweeps (all rungs)", fmt("sweeps", "d")),
         ("QMC wall time (s)", fmt("qmc_wall_s", ".1f")),
     ]
-    width = max(len(r[0]) for r in rows)
-    lines = [f"| {'quantity':<{width}} | value |", f"|{'-' * (width + 2)}|-------|"]
-    lines += [f"| {name:<{width}} | {value} |" for name, value in rows]
-    return "\n".join(lines)
+    return _quantity_table(rows)
 
 
 def forecast_table(rows: Sequence[Mapping[str, Any]]) -> str:
