@@ -12,6 +12,7 @@ pytest.importorskip("pyalps", reason="QMC needs the qmc extra (pyalps)")
 from benchmarks import compare_mc, qmc_reference  # noqa: E402
 
 
+@pytest.mark.slow   # ~40 s; the same checks run by default in tests/baselines/test_qmc.py
 def test_qmc_reference_quick(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PHYSRNN_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "q.json"
