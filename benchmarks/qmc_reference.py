@@ -47,20 +47,20 @@ from benchmarks._common import (  # noqa: E402
     write_json,
 )
 
-#: key -> (the system, reference total energy (None: exact/closed form here), its error,
-#: source, beta_start, sweeps, production sweeps, "upper bound" flag)
+#: key -> (the system from physrnn.spins, reference total energy (None: exact/closed form
+#: here), its error, source, beta_start, sweeps, production sweeps, "upper bound" flag)
 ROWS = {
-    "heis4x4p": ("heisenberg_square(4, 4, boundary='periodic')", None, 0.0, "exact (netket ED)",
-                 4.0, 10_000, 100_000, False),
-    "tfim32": ("tfim_chain(32, h=1.0, boundary='periodic')", None, 0.0, "closed form",
+    "heis4x4p": (lambda s: s.heisenberg_square(4, 4, boundary="periodic"), None, 0.0,
+                 "exact (netket ED)", 4.0, 10_000, 100_000, False),
+    "tfim32": (lambda s: s.tfim_chain(32, h=1.0, boundary="periodic"), None, 0.0, "closed form",
                8.0, 10_000, 100_000, False),
-    "heis10x10o": ("heisenberg_square(10, 10)", -251.46248 / 4, 0.0,
+    "heis10x10o": (lambda s: s.heisenberg_square(10, 10), -251.46248 / 4, 0.0,
                    "SSE, varbench (PRB 90, 064425): -251.46248 Pauli", 8.0, 5_000, 40_000,
                    False),
-    "heis10x10p": ("heisenberg_square(10, 10, boundary='periodic')", -0.671549 * 100,
+    "heis10x10p": (lambda s: s.heisenberg_square(10, 10, boundary="periodic"), -0.671549 * 100,
                    0.000004 * 100, "SSE, Sandvik PRB 56, 11678: -0.671549(4) per site",
                    8.0, 5_000, 40_000, False),
-    "tfim12x12": ("tfim_square(12, 12, h=3.0)", -457.0420317, 0.0,
+    "tfim12x12": (lambda s: s.tfim_square(12, 12, h=3.0), -457.0420317, 0.0,
                   "best variational (Sharir et al. PRL 124, 020503): upper bound", 4.0,
                   2_000, 20_000, True),
 }
@@ -74,18 +74,13 @@ COLUMNS = [("row", "system"), ("energy_text", "QMC energy (total)"),
 
 
 def run_row(key: str, *, budget_s: float, quick: bool, seed: int) -> dict:
+    import physrnn.spins
     from physrnn.baselines.quantum.analytic import tfim_chain_energy
     from physrnn.baselines.quantum.exact import exact_ground_state_energy
     from physrnn.baselines.quantum.qmc import qmc_ground_state
-    from physrnn.spins import heisenberg_square, tfim_chain, tfim_square
 
     build, ref, ref_err, source, beta0, sweeps, prod, upper = ROWS[key]
-    builders = {"heis4x4p": lambda: heisenberg_square(4, 4, boundary="periodic"),
-                "tfim32": lambda: tfim_chain(32, h=1.0, boundary="periodic"),
-                "heis10x10o": lambda: heisenberg_square(10, 10),
-                "heis10x10p": lambda: heisenberg_square(10, 10, boundary="periodic"),
-                "tfim12x12": lambda: tfim_square(12, 12, h=3.0)}
-    system = builders[key]()
+    system = build(physrnn.spins)
     if ref is None:
         ref = (exact_ground_state_energy(system.operator) if key.startswith("heis") else
                tfim_chain_energy(32, h=1.0, J=1.0, boundary="periodic"))
