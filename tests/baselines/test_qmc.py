@@ -104,6 +104,26 @@ def test_sign_problems_are_refused_in_one_line(system, match):
     assert "\n" not in str(info.value)
 
 
+def test_triangular_antiferromagnet_and_complex_couplings_are_refused():
+    import netket as nk
+
+    # a Heisenberg antiferromagnet on the triangular lattice (any netket graph is translated)
+    tri = nk.graph.Triangular([3, 3], pbc=True)
+    heis = heisenberg_chain(9, boundary="periodic", marshall_sign=False)
+    on_tri = dataclasses.replace(heis, graph=tri)
+    with pytest.raises(SignProblemError, match="frustrated") as info:
+        alps_model(on_tri)
+    assert "\n" not in str(info.value)
+    # the same graph with a ferromagnetic exchange is sign-free
+    ferro = dataclasses.replace(on_tri, params={**on_tri.params, "J": -1.0})
+    assert alps_model(ferro).parameters["Jxy0"] == -1.0
+    tfim = tfim_chain(4)
+    for key in ("h", "J"):
+        bad = dataclasses.replace(tfim, params={**tfim.params, key: 1.0 + 0.5j})
+        with pytest.raises(SignProblemError, match=f"coupling {key} .* complex"):
+            alps_model(bad)
+
+
 def test_other_refusals():
     import netket as nk
 
@@ -152,6 +172,16 @@ def test_cache_feeds_reference_energy_and_rejects_foreign_files(tmp_path, monkey
     assert ref.kind == "qmc" and ref.energy == -19.0 and ref.error == 0.01
     assert cached_qmc(system).beta == 64.0
     assert reference_module.reference_energy(system, qmc="off") is None
+    # a shorter run (larger error bar) or an unconverged one never replaces a better entry
+    worse = dataclasses.replace(fake, energy=-18.0, error=0.1)
+    save_qmc_cache(worse)
+    save_qmc_cache(dataclasses.replace(fake, energy=-17.0, error=0.001, converged=False))
+    assert cached_qmc(system).energy == -19.0
+    better = dataclasses.replace(fake, energy=-19.5, error=0.001)
+    save_qmc_cache(better)
+    assert cached_qmc(system).energy == -19.5
+    save_qmc_cache(worse, force=True)
+    assert cached_qmc(system).energy == -18.0
     model_path.write_text("{not json")
     with pytest.raises(RecordError, match="corrupted"):
         cached_qmc(system)

@@ -123,9 +123,23 @@ def qmc_cache_path(system: SpinSystem) -> Path:
     return _cache_root() / f"{model_hash(alps_model(system))}.json"
 
 
-def save_qmc_cache(result: QMCResult) -> Path:
-    """Write ``result`` (without correlations) to the cache, atomically; returns the path."""
+def save_qmc_cache(result: QMCResult, *, force: bool = False) -> Path:
+    """Write ``result`` (without correlations) to the cache, atomically; returns the path.
+
+    An existing entry that is converged with an error bar no larger than ``result``'s is kept
+    (a short run never replaces a long one), unless ``force``; an unreadable entry is replaced.
+    """
     path = _cache_root() / f"{result.hash}.json"
+    if not force and path.is_file():
+        try:
+            old = _read_entry(path)
+        except RecordError:
+            old = None
+        if old is not None and old.converged and (not result.converged
+                                                  or old.error <= result.error):
+            log.info("QMC cache %s kept: its error %.2g <= this run's %.2g", path, old.error,
+                     result.error)
+            return path
     payload = {"schema": _CACHE_SCHEMA, "version": _CACHE_VERSION,
                **{k: v for k, v in result.to_json().items() if k != "correlations"}}
     with atomic_path(path) as tmp:
@@ -133,16 +147,7 @@ def save_qmc_cache(result: QMCResult) -> Path:
     return path
 
 
-def cached_qmc(system: SpinSystem, *, converged_only: bool = True) -> QMCResult | None:
-    """The cached QMC result of ``system``, or ``None`` (no entry, or not converged).
-
-    Raises:
-        SignProblemError: QMC cannot treat ``system`` (no entry could exist).
-        RecordError: the cache entry is not a physrnn QMC record or is corrupted.
-    """
-    path = qmc_cache_path(system)
-    if not path.is_file():
-        return None
+def _read_entry(path: Path) -> QMCResult:
     try:
         d = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -158,6 +163,20 @@ def cached_qmc(system: SpinSystem, *, converged_only: bool = True) -> QMCResult 
         float(res.energy), float(res.error)
     except (TypeError, ValueError) as exc:
         raise RecordError(f"{path}: incomplete QMC cache entry ({exc})") from exc
+    return res
+
+
+def cached_qmc(system: SpinSystem, *, converged_only: bool = True) -> QMCResult | None:
+    """The cached QMC result of ``system``, or ``None`` (no entry, or not converged).
+
+    Raises:
+        SignProblemError: QMC cannot treat ``system`` (no entry could exist).
+        RecordError: the cache entry is not a physrnn QMC record or is corrupted.
+    """
+    path = qmc_cache_path(system)
+    if not path.is_file():
+        return None
+    res = _read_entry(path)
     if converged_only and not res.converged:
         return None
     return res
