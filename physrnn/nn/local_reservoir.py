@@ -66,7 +66,12 @@ class LocalESN:
             (2021), next to the reservoir; a quadratic local law such as Lorenz-96's is then
             in the read-out's span).
         block_steps: time steps per block of the normal equations (memory/speed trade-off).
-        seed: int seed of ``W``, ``W_in`` and ``b``.
+        input_noise: standard deviation (normalised units) of Gaussian noise added to the
+            training field that drives the reservoir and fills the features, while the
+            targets stay clean (Wikner et al., Chaos 32, 053111 (2022)): the read-out learns
+            to pull perturbed states back to the attractor, which stabilises the closed loop.
+            0 (default) trains on the clean field.
+        seed: int seed of ``W``, ``W_in``, ``b`` and the training noise.
         name: the forecaster's name.
 
     Attributes after ``fit``: ``patches_`` (:class:`PeriodicPatches`), ``W_`` (sparse CSR
@@ -95,6 +100,7 @@ class LocalESN:
         sparse_input: bool = True,
         window_features: str = "linear",
         block_steps: int = 200,
+        input_noise: float = 0.0,
         seed: int = 0,
         name: str = "local-esn",
     ) -> None:
@@ -107,7 +113,8 @@ class LocalESN:
         if not 0.0 < leak <= 1.0:
             raise ValueError(f"{name}: leak must be in (0, 1], got {leak!r}")
         for key, val in (("spectral_radius", spectral_radius), ("input_scaling", input_scaling),
-                         ("bias_scaling", bias_scaling), ("ridge", ridge)):
+                         ("bias_scaling", bias_scaling), ("ridge", ridge),
+                         ("input_noise", input_noise)):
             if not (val >= 0 and math.isfinite(val)):
                 raise ValueError(f"{name}: {key} must be finite and >= 0, got {val!r}")
         if not degree > 0:
@@ -133,6 +140,7 @@ class LocalESN:
         self.sparse_input = bool(sparse_input)
         self.window_features = window_features
         self.block_steps = int(block_steps)
+        self.input_noise = float(input_noise)
         self.seed = int(seed)
         self.name = name
         self.W_out_: np.ndarray | None = None
@@ -143,7 +151,7 @@ class LocalESN:
         return {k: getattr(self, k) for k in (
             "patch", "overlap", "n_reservoir", "spectral_radius", "leak", "input_scaling",
             "bias_scaling", "ridge", "degree", "washout", "squared_states", "target",
-            "sparse_input", "window_features", "block_steps", "seed", "name")}
+            "sparse_input", "window_features", "block_steps", "input_noise", "seed", "name")}
 
     def __repr__(self) -> str:
         return (f"LocalESN(patch={self.patch}, overlap={self.overlap}, n_reservoir="
@@ -256,8 +264,12 @@ class LocalESN:
             rows.clear()
             targets.clear()
 
+        noise = np.random.default_rng([self.seed, 1]) if self.input_noise > 0 else None
         for t in range(n_t - 1):
-            w = self._windows(train[:, t])
+            u = train[:, t]
+            if noise is not None:
+                u = u + self.input_noise * noise.standard_normal(u.shape)
+            w = self._windows(u)
             r = self._step(r, w)
             if t >= self.washout:
                 rows.append(self._features(r, w))

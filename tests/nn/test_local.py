@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -221,3 +223,27 @@ def test_local_esn_with_ridge_equals_a_fresh_fit():
     np.testing.assert_allclose(c.W_out_, b.W_out_, rtol=1e-10, atol=1e-12)
     assert c.train_nrmse_ == pytest.approx(b.train_nrmse_, rel=1e-9)
     assert a.ridge == 1e-2 and a.W_out_ is not c.W_out_
+
+
+def test_local_esn_input_noise_gives_the_errors_in_variables_slope():
+    # independent AR(1) sites x_{t+1} = a x_t + e (var e = 1): with Gaussian noise of std s on
+    # the inputs and clean targets, least squares gives the attenuated slope
+    # a var(x) / (var(x) + s^2), var(x) = 1 / (1 - a^2); neighbours get no weight
+    rng = np.random.default_rng(5)
+    a, s, n_t = 0.8, 1.0, 20000
+    x = np.empty((n_t, 8))
+    x[0] = rng.standard_normal(8) / math.sqrt(1 - a * a)
+    for t in range(n_t - 1):
+        x[t + 1] = a * x[t] + rng.standard_normal(8)
+    kw = dict(overlap=1, n_reservoir=10, input_scaling=0.0, ridge=1e-9, washout=10, seed=0)
+    clean = LocalESN(1, **kw).fit(x[None])
+    noisy = LocalESN(1, input_noise=s, **kw).fit(x[None])
+    var = 1.0 / (1 - a * a)
+    np.testing.assert_allclose(clean.W_out_[0, 11:], [0.0, a, 0.0], atol=0.01)
+    np.testing.assert_allclose(noisy.W_out_[0, 11:], [0.0, a * var / (var + s * s), 0.0],
+                               atol=0.01)
+    again = LocalESN(1, input_noise=s, **kw).fit(x[None])
+    np.testing.assert_array_equal(again.W_out_, noisy.W_out_)      # the seed fixes the noise
+    assert noisy.config()["input_noise"] == s
+    with pytest.raises(ValueError, match="input_noise"):
+        LocalESN(1, input_noise=-0.1)
