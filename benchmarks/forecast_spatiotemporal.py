@@ -45,6 +45,9 @@ Models (same training data, same patches):
   states), ridge on validation.
 - ``physrnn local ESN + quadratic window``: the same reservoir, read-out also on the window's
   quadratic monomials (``window_features="quadratic"``).
+- ``... + training noise``: the same model trained on a noisy drive with clean targets
+  (``input_noise``, Wikner et al., Chaos 32, 053111 (2022)); noise level and ridge on
+  validation.
 - ``local GRU untrained + ridge`` / ``local GRU trained + ridge``:
   :class:`physrnn.nn.local.LocalRecurrentForecaster` (``--hidden`` units), its quadratic read-out
   refitted by ridge regression on the training trajectory (ridge on validation), with the
@@ -122,6 +125,13 @@ RIDGES_BY_FAMILY = {"l96": RIDGES, "l63": RIDGES, "ks": (1e-4, 1e-2, 0.1, 1.0, 1
 # KS from validation probes of the local ESN at L = 100 (rho 0.6 / input 0.5: 1.71 at ridge
 # 1; rho 0.9 / input 0.25: 2.58 at ridge 0.1)
 RESERVOIR_BY_FAMILY = {"l96": (0.6, 0.5), "l63": (0.6, 0.5), "ks": (0.9, 0.25)}
+# training-noise levels (standard deviations in normalised units) of the noise-trained local
+# ESN, chosen with the ridge on validation; a probe on the KS L = 100 validation windows
+# (quadratic window, rho 0.9 / input 0.25): 2.64 clean (ridge 0.1), 3.11 at 3e-4, 2.84 at 1e-3,
+# 1.46 at 3e-3, 0.84 at 1e-2 (each at its best ridge)
+NOISES_BY_FAMILY = {"l96": (1e-4, 3e-4, 1e-3), "l63": (1e-5, 1e-4, 1e-3),
+                    "ks": (1e-4, 3e-4, 1e-3)}
+NOISE_RIDGES_BY_FAMILY = {"l96": RIDGES, "l63": RIDGES, "ks": (1e-5, 1e-4, 1e-3, 1e-2, 0.1)}
 THRESHOLD = 0.5
 
 COLUMNS = [("system", "system"), ("model", "model"), ("median_vpt", "median VPT (Lyap.)"),
@@ -135,7 +145,7 @@ def parse_args(argv):
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--systems", default="l96f8,l96f10,ks100,ks200")
     p.add_argument("--models", default="persistence,ngrc,peer,esn_peer_settings,esn,esn_quad,"
-                   "gru_untrained,gru_trained")
+                   "esn_quad_noise,gru_untrained,gru_trained")
     p.add_argument("--train-steps", type=int, default=None,
                    help="training samples per system (default: Lorenz-96 1e5, KS 2e4)")
     p.add_argument("--reservoir", type=int, default=None, help="reservoir units")
@@ -243,7 +253,8 @@ def build_models(key: str, spec: dict, train: np.ndarray, val_windows, s: dict,
     from physrnn.nn.recurrent import TorchForecaster
 
     dt, lam, thr = spec["dt"], spec["lyapunov_used"], spec.get("threshold", THRESHOLD)
-    ridges = RIDGES_BY_FAMILY[next(f for f in RIDGES_BY_FAMILY if key.startswith(f))]
+    family = next(f for f in RIDGES_BY_FAMILY if key.startswith(f))
+    ridges = RIDGES_BY_FAMILY[family]
     patch, overlap, n_res = spec["patch"], spec["overlap"], s["reservoir"]
     loc = (patch, overlap)
     out, fit_s, notes = {}, {}, {}
@@ -302,6 +313,24 @@ def build_models(key: str, spec: dict, train: np.ndarray, val_windows, s: dict,
                                       threshold=thr)
             return best, f"ridge {best.ridge:g} (val VPT {vpt:.2f})"
         timed(name, esn, f"N={n_res}, sparse input, squared states, window {wf}")
+    if "esn_quad_noise" in models:
+        noises = NOISES_BY_FAMILY[family]
+        noise_ridges = NOISE_RIDGES_BY_FAMILY[family]
+
+        def esn_noise():
+            best, best_vpt = None, -1.0
+            for sd in noises:           # one fit per noise level, ridge re-solved for each
+                base = LocalESN(patch, overlap=overlap, ridge=noise_ridges[0],
+                                window_features="quadratic", target="increment",
+                                input_noise=sd, **common).fit(tr)
+                model, vpt, _ = pick_ridge(base.with_ridge, noise_ridges, val_windows, dt=dt,
+                                           lam=lam, threshold=thr)
+                if vpt > best_vpt:
+                    best, best_vpt = model, vpt
+            return best, (f"noise {best.input_noise:g}, ridge {best.ridge:g} "
+                          f"(val VPT {best_vpt:.2f})")
+        timed("physrnn local ESN + quadratic window + training noise", esn_noise,
+              f"N={n_res}, as the row above, input noise from {list(noises)} on validation")
     for tag, trained in (("gru_untrained", False), ("gru_trained", True)):
         if tag not in models:
             continue
@@ -414,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
                "settings": {**{k: v for k, v in s.items()}, "models": models,
                             "vpt_threshold": THRESHOLD, "ridges": RIDGES_BY_FAMILY,
                             "reservoir_rho_input": RESERVOIR_BY_FAMILY,
+                            "training_noise": NOISES_BY_FAMILY,
+                            "training_noise_ridges": NOISE_RIDGES_BY_FAMILY,
                             "seed": args.seed,
                             "threads": args.threads, "total_s": time.perf_counter() - t0},
                "systems": results, "rows": rows,
