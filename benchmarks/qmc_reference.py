@@ -74,13 +74,14 @@ COLUMNS = [("row", "system"), ("energy_text", "QMC energy (total)"),
 
 
 def run_row(key: str, *, budget_s: float, quick: bool, seed: int,
-            production_scale: float = 1.0) -> dict:
+            production_scale: float = 1.0, beta_start: float | None = None) -> dict:
     import physrnn.spins
     from physrnn.baselines.quantum.analytic import tfim_chain_energy
     from physrnn.baselines.quantum.exact import exact_ground_state_energy
     from physrnn.baselines.quantum.qmc import qmc_ground_state
 
     build, ref, ref_err, source, beta0, sweeps, prod, upper = ROWS[key]
+    beta0 = beta_start or beta0
     system = build(physrnn.spins)
     if ref is None:
         ref = (exact_ground_state_energy(system.operator) if key.startswith("heis") else
@@ -116,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget-s", type=float, default=None,
                    help="wall-clock budget per row (default 1200 s, quick 60 s)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--beta-start", type=float, default=None,
+                   help="first beta of every row's ladder (default: the row's own)")
     p.add_argument("--production-scale", type=float, default=1.0,
                    help="multiply every row's production sweeps (smaller error bars; the "
                         "budget still caps them)")
@@ -131,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     load0 = os.getloadavg()
     t0 = time.perf_counter()
     rows = [run_row(k, budget_s=budget, quick=args.quick, seed=args.seed,
-                    production_scale=args.production_scale) for k in keys]
+                    production_scale=args.production_scale, beta_start=args.beta_start)
+            for k in keys]
     print()
     print(markdown_table(rows, COLUMNS))
     print_footer(time.perf_counter() - t0, load0, os.getloadavg(), args.quick)
@@ -140,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                                "rows": rows, "settings": {"budget_s": budget, "seed": args.seed,
                                                           "rows": keys,
                                                           "production_scale":
-                                                              args.production_scale},
+                                                              args.production_scale,
+                                                          "beta_start": args.beta_start},
                                "machine": machine_info(import_jax=False)})
     return 0
 
