@@ -98,7 +98,10 @@ SYSTEMS = {
                "lyapunov_source": "Vlachas et al. 2020"},
     "ks100": {"label": "KS L=100, 512 points", "system": "kuramoto_sivashinsky",
               "params": {"L": 100.0, "n_modes": 512, "dt_int": 0.25}, "dt": 0.25,
-              "transient": 1000.0, "lyapunov": None, "patch": 8, "overlap": 6},
+              "transient": 1000.0, "lyapunov": None, "patch": 8, "overlap": 6,
+              "lyapunov_published": (0.094, "Vlachas et al. 2020, lambda_1 of their KS data "
+                                     "(2 pi L = 100, 512 points) in the authors' code "
+                                     "pvlachas/RNN-RC-Chaos")},
     "l63": {"label": "Lorenz-63 (house)", "system": "lorenz63", "params": {}, "dt": 0.01,
             "transient": 50.0, "lyapunov": 0.9056, "patch": 3, "overlap": 0,
             "lyapunov_source": "REFERENCES.md (Sprott)", "threshold": 0.4},
@@ -379,6 +382,9 @@ def run_system(key: str, s: dict, models: list[str], seed: int) -> dict[str, Any
         spec["lyapunov_used"], spec["lyapunov_err"] = lam, err
         spec["lyapunov_source"] = (f"measured here: {lam:.4f} +- {err:.4f} (Benettin, "
                                    f"{s['lyap_time']:.0f} time units)")
+        if spec.get("lyapunov_published"):
+            spec["lyapunov_source"] += (f"; published {spec['lyapunov_published'][0]:g} "
+                                        f"({spec['lyapunov_published'][1]})")
     else:
         spec["lyapunov_used"] = spec["lyapunov"]
     mean, sd = train.mean(), train.std()
@@ -393,7 +399,8 @@ def run_system(key: str, s: dict, models: list[str], seed: int) -> dict[str, Any
     val_w = forecast_windows(z["val"][None], np.array([0]), n_test=s["n_val"], context=ctx,
                              horizon=hor, seed=seed)
     print(f"{spec['label']}: simulated {n_train} + {fam['val_steps']} + {len(test)} steps in "
-          f"{sim_s:.0f} s; lambda_1 = {spec['lyapunov_used']:.4f}", flush=True)
+          f"{sim_s:.0f} s; lambda_1 = {spec['lyapunov_used']:.4f} "
+          f"({spec.get('lyapunov_source', '')})", flush=True)
     forecasters, fit_s, notes = build_models(key, spec, z["train"], val_w, s, models, seed)
     rows, _ = evaluate_forecasters(forecasters, test_w, dt=spec["dt"],
                                    lyapunov_exponent=spec["lyapunov_used"],
