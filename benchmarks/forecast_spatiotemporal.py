@@ -156,6 +156,9 @@ def parse_args(argv):
     p.add_argument("--epochs", type=int, default=None, help="GRU training epochs")
     p.add_argument("--n-test", type=int, default=None, help="test initial conditions")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--locality", default=None, metavar="P:O",
+                   help="patch size and overlap of every model, e.g. 16:12 (default: each "
+                        "system's own, printed in the table)")
     return p.parse_args(argv)
 
 
@@ -367,6 +370,8 @@ def run_system(key: str, s: dict, models: list[str], seed: int) -> dict[str, Any
     from physrnn.train.evaluate import evaluate_forecasters, forecast_windows
 
     spec = dict(SYSTEMS[key])
+    if s.get("locality"):
+        spec["patch"], spec["overlap"] = s["locality"]
     fam = s[next(f for f in ("l96", "l63", "ks") if key.startswith(f))]
     system = make_system(key)
     t0 = time.perf_counter()
@@ -430,6 +435,13 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, key) is not None:
             s[key] = getattr(args, key)
     s["train_steps"] = args.train_steps
+    s["locality"] = None
+    if args.locality:
+        try:
+            patch, overlap = (int(v) for v in args.locality.split(":"))
+        except ValueError:
+            raise SystemExit(f"--locality wants PATCH:OVERLAP, got {args.locality!r}") from None
+        s["locality"] = [patch, overlap]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     systems = [k.strip() for k in args.systems.split(",") if k.strip()]
     unknown = [k for k in systems if k not in SYSTEMS]
