@@ -269,8 +269,7 @@ def build_models(key: str, spec: dict, train: np.ndarray, val_windows, s: dict,
     loc = (patch, overlap)
     out, fit_s, notes = {}, {}, {}
     tr = train[None]
-    rho, scale_in = RESERVOIR_BY_FAMILY[next(f for f in RESERVOIR_BY_FAMILY
-                                             if key.startswith(f))]
+    rho, scale_in = RESERVOIR_BY_FAMILY[family]
     common = {"n_reservoir": n_res, "spectral_radius": rho, "input_scaling": scale_in,
               "washout": 100, "degree": 3.0, "seed": seed}
 

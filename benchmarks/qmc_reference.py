@@ -81,7 +81,7 @@ def run_row(key: str, *, budget_s: float, quick: bool, seed: int,
     from physrnn.baselines.quantum.qmc import qmc_ground_state
 
     build, ref, ref_err, source, beta0, sweeps, prod, upper = ROWS[key]
-    beta0 = beta_start or beta0
+    beta0 = beta0 if beta_start is None else beta_start
     system = build(physrnn.spins)
     if ref is None:
         ref = (exact_ground_state_energy(system.operator) if key.startswith("heis") else

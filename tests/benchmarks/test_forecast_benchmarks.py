@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from benchmarks import forecast_lorenz63  # noqa: E402
 
 
@@ -22,3 +24,12 @@ def test_lorenz63_quick_with_the_through_readout_ablation(tmp_path, capsys):
     through = rows["GRU trained through the read-out seed 0 + ridge read-out"]
     assert [h["epoch"] for h in through["through_history"]] == [0, 1]
     assert through["best_epoch"] in (0, 1)
+
+
+def test_spatiotemporal_locality_flag_is_checked():
+    from benchmarks import forecast_spatiotemporal
+
+    with pytest.raises(SystemExit, match="PATCH:OVERLAP"):
+        forecast_spatiotemporal.main(["--quick", "--locality", "16"])
+    with pytest.raises(SystemExit, match="PATCH:OVERLAP"):
+        forecast_spatiotemporal.main(["--quick", "--locality", "a:b"])

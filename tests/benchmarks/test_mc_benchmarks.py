@@ -34,3 +34,9 @@ def test_compare_mc_quick(tmp_path, monkeypatch):
     assert [r["method"] for r in rows] == list(compare_mc.METHODS)
     for r in rows:
         assert r["reference_kind"] == "analytic" and r["tau_int"] > 0 and r["steps"] >= 1
+
+
+def test_qmc_reference_refuses_a_zero_beta_start():
+    # an explicit 0 is passed on (not mistaken for "the row's own"), and refused
+    with pytest.raises(ValueError, match="beta_start"):
+        qmc_reference.main(["--quick", "--rows", "heis4x4p", "--beta-start", "0"])
