@@ -46,6 +46,14 @@ Protocol (REFERENCES.md, "Forecasting protocol"):
   error of 50- to 200-step closed-loop forecasts of windows from the remaining 30 %,
   backpropagated through the rollout and the solve; the epoch kept by the validation
   windows), then refits the same read-out: the ablation row "trained through the read-out".
+  ``--readouts linear`` (or ``quadratic,linear``) runs the same three kinds of rows with the
+  *linear* ridge read-out on ``[h]`` alone ("+ linear ridge read-out", ridge from
+  ``--linear-ridges``): the network's own output layer, solved in closed form. With the
+  quadratic read-out every row reaches the precision of the data: its one-step error equals
+  the data's (~1e-10 at the house rtol 1e-10) and the valid time is ``ln(0.4 / error)``
+  Lyapunov times, ~22, for trained and untrained weights alike; ``--rtol 1e-13`` makes the
+  data 1000x more precise and moves that ceiling. The linear read-out leaves room below the
+  ceiling, so there the recurrent weights decide.
 - Plain PyTorch loop: the same GRU (seed 0), the same windows, optimiser, schedule, clipping,
   batch size, epochs, rollout curriculum and per-epoch validation, trained by a ~40-line
   hand-written loop. The ratio table gives the wall-time ratio Trainer / plain loop (target
@@ -92,6 +100,9 @@ from _common import (  # noqa: E402
 )
 
 log = logging.getLogger("forecast_lorenz63")
+
+# row-label suffix per read-out of the refit rows
+READOUT_SUFFIX = {"quadratic": " + ridge read-out", "linear": " + linear ridge read-out"}
 
 # per size: trajectories (train, val, test), time units per trajectory, epochs, ...
 PRESETS: dict[str, dict[str, Any]] = {
@@ -148,8 +159,17 @@ def parse_args(argv: list[str] | None):
                         "--through-steps)")
     p.add_argument("--through-steps", type=int, default=None,
                    help="optimiser steps per epoch of training through the read-out")
+    p.add_argument("--through-lr", type=float, default=1e-3,
+                   help="Adam learning rate of training through the read-out")
+    p.add_argument("--readouts", default="quadratic",
+                   help="read-out features of the refit rows (readout, untrained, through): "
+                        "quadratic ([h, h_i h_j, x]) and/or linear ([h]) (comma list)")
     p.add_argument("--ridges", default="0,1e-18,1e-16,1e-14,1e-12,1e-10,1e-8",
                    help="ridge grid of the read-out refit, chosen on validation forecasts")
+    p.add_argument("--linear-ridges", default="0,1e-14,1e-12,1e-10,1e-8,1e-6,1e-4,1e-2,1",
+                   help="ridge grid of the linear read-out refit (--readouts linear)")
+    p.add_argument("--rtol", type=float, default=None,
+                   help="rtol = atol of the DOP853 data (default: the house protocol's 1e-10)")
     p.add_argument("--device", default=None, help="torch device (default cpu; --full: auto)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the initial conditions")
     p.add_argument("-v", "--verbose", action="store_true", help="log every epoch")
@@ -181,7 +201,15 @@ def parse_args(argv: list[str] | None):
     s["device"] = args.device or ("auto" if args.full else "cpu")
     s["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
     s["data_seed"] = args.data_seed
-    s["ridges"] = [float(r) for r in args.ridges.split(",") if r.strip()]
+    s["ridges"] = {"quadratic": [float(r) for r in args.ridges.split(",") if r.strip()],
+                   "linear": [float(r) for r in args.linear_ridges.split(",") if r.strip()]}
+    s["readouts"] = [r.strip() for r in args.readouts.split(",") if r.strip()]
+    if not s["readouts"] or set(s["readouts"]) - {"quadratic", "linear"}:
+        p.error(f"--readouts must list quadratic and/or linear, got {args.readouts!r}")
+    s["through_lr"] = args.through_lr
+    if args.rtol is not None and not 0 < args.rtol < 1e-3:
+        p.error(f"--rtol must lie in (0, 1e-3), got {args.rtol!r}")
+    s["rtol"] = args.rtol
     for key in ("through_epochs", "through_steps"):
         if getattr(args, key) is not None:
             s[key] = getattr(args, key)
@@ -212,8 +240,9 @@ def make_data(s: dict[str, Any], tmpdir: Path) -> dict[str, Any]:
     n_traj = n_tr + n_va + n_te
     n_t = int(round(s["traj_time"] / dt)) + 1
     t0 = time.perf_counter()
+    tol = {} if s.get("rtol") is None else {"rtol": s["rtol"], "atol": s["rtol"]}
     sim = simulate(system, n_traj=n_traj, n_t=n_t, dt=dt, seed=s["data_seed"], workers=1,
-                   progress=False, record_invariants=False)
+                   progress=False, record_invariants=False, **tol)
     sim_s = time.perf_counter() - t0
     splits = {"train": np.arange(n_tr), "val": np.arange(n_tr, n_tr + n_va),
               "test": np.arange(n_tr + n_va, n_traj)}
@@ -289,18 +318,21 @@ def train_physrnn(cell: str, seed: int, train_ds, val_ds, s: dict[str, Any], n_s
     return trainer.model, elapsed, trainer
 
 
-def refit_readout(model, train_z: np.ndarray, val_windows, s: dict[str, Any]):
-    """Quadratic ridge read-out on ``model``'s recurrent weights, ridge chosen on validation
-    forecasts (``physrnn.train.readout.select_readout``); returns ``(model, ReadoutFit)``."""
+def refit_readout(model, train_z: np.ndarray, val_windows, s: dict[str, Any],
+                  readout: str = "quadratic"):
+    """Ridge read-out (``readout`` features) on ``model``'s recurrent weights, ridge chosen on
+    validation forecasts (``physrnn.train.readout.select_readout``); returns
+    ``(model, ReadoutFit)``."""
     from physrnn.train.readout import select_readout
 
     return select_readout(model.cpu(), train_z, val_windows.context, val_windows.truth,
-                          ridges=s["ridges"], washout=min(s["test_context"], 100),
-                          readout="quadratic")
+                          ridges=s["ridges"][readout], washout=min(s["test_context"], 100),
+                          readout=readout)
 
 
 def readout_entry(model, label: str, seed: int, base_s: float, kind: str,
-                  train_z: np.ndarray, val_windows, s: dict[str, Any]):
+                  train_z: np.ndarray, val_windows, s: dict[str, Any],
+                  readout: str = "quadratic"):
     """Refit ``model``'s read-out (:func:`refit_readout`) and describe it as a table entry.
 
     Returns ``(forecaster, extra, val)``: the ``TorchForecaster``, the row's extra fields and
@@ -309,11 +341,12 @@ def readout_entry(model, label: str, seed: int, base_s: float, kind: str,
     from physrnn.nn.recurrent import TorchForecaster
 
     t0 = time.perf_counter()
-    fitted, info = refit_readout(model, train_z, val_windows, s)
+    fitted, info = refit_readout(model, train_z, val_windows, s, readout)
     fit_s = time.perf_counter() - t0
     extra = {"train_s": base_s + fit_s, "readout_s": fit_s, "seed": seed,
              "n_params": sum(p.numel() for p in fitted.parameters()), "kind": kind,
-             "readout_ridge": info.ridge, "one_step_rmse": info.one_step_rmse,
+             "readout": readout, "readout_ridge": info.ridge,
+             "one_step_rmse": info.one_step_rmse,
              "readout_rows": info.n_rows, "readout_table": info.table}
     best_val = max(r["val_median_steps"] for r in info.table)
     print(f"  {label}: read-out refit {fit_s:.1f} s, ridge {info.ridge:.0e}, one-step rmse "
@@ -321,9 +354,10 @@ def readout_entry(model, label: str, seed: int, base_s: float, kind: str,
     return TorchForecaster(fitted, name=label), extra, -best_val
 
 
-def train_through(cell: str, seed: int, train_z: np.ndarray, val_windows, s: dict[str, Any]):
+def train_through(cell: str, seed: int, train_z: np.ndarray, val_windows, s: dict[str, Any],
+                  readout: str = "quadratic"):
     """Train ``make_model(cell, seed)`` (the untrained row's weights) through the ridge
-    read-out; returns ``(model, seconds, ThroughReadoutFit)``."""
+    read-out with ``readout`` features; returns ``(model, seconds, ThroughReadoutFit)``."""
     from physrnn.train.through_readout import train_through_readout
 
     t0 = time.perf_counter()
@@ -331,7 +365,8 @@ def train_through(cell: str, seed: int, train_z: np.ndarray, val_windows, s: dic
         make_model(cell, seed, s), train_z, val_windows.context, val_windows.truth,
         epochs=s["through_epochs"], steps_per_epoch=s["through_steps"],
         context=s["test_context"], washout=min(s["test_context"], 100),
-        refit_ridges=s["ridges"], threshold=0.4, seed=seed, progress=False)
+        refit_ridges=s["ridges"][readout], threshold=0.4, lr=s["through_lr"], readout=readout,
+        seed=seed, progress=False)
     return model, time.perf_counter() - t0, info
 
 
@@ -480,7 +515,8 @@ def main(argv: list[str] | None = None) -> int:
     z, splits, dt, lam = d["z"], d["splits"], d["dt"], d["lyapunov"]
     train_z, val_z, test_z = z[splits["train"]], z[splits["val"]], z[splits["test"]]
     train_time_units = len(splits["train"]) * (d["n_t"] - 1) * dt
-    print(f"Lorenz-63, dt = {dt}, DOP853 at 1e-10, transient {d['meta']['transient']} "
+    print(f"Lorenz-63, dt = {dt}, DOP853 at rtol {d['meta'].get('rtol')}, transient "
+          f"{d['meta']['transient']} "
           f"discarded; train {len(splits['train'])} x {s['traj_time']:g} = "
           f"{train_time_units:g} time units, val {len(splits['val'])}, test "
           f"{len(splits['test'])} trajectories (simulated in {d['simulate_s']:.1f} s)",
@@ -528,31 +564,35 @@ def main(argv: list[str] | None = None) -> int:
                                     horizon=min(s["horizon"], d["n_t"] - ctx_len), seed=4321)
                    if refit else None)
 
-    def add_readout(cell: str, seed: int, model, label: str, base_s: float, kind: str) -> None:
-        forecasters[label], extra[label], val = readout_entry(model, label, seed, base_s, kind,
-                                                              train_z, val_windows, s)
+    def add_readout(cell: str, seed: int, model, label: str, base_s: float, kind: str,
+                    readout: str) -> str:
+        label = f"{label}{READOUT_SUFFIX[readout]}"
+        forecasters[label], extra[label], val = readout_entry(model, label, seed, base_s,
+                                                              f"{cell}_{kind}", train_z,
+                                                              val_windows, s, readout)
         group = {"readout": "", "untrained": " untrained",
-                 "through": " trained through the read-out"}[kind.split("_", 1)[1]]
-        rnn_meta.setdefault(f"{cell.upper()}{group} + ridge read-out", []).append(
+                 "through": " trained through the read-out"}[kind]
+        rnn_meta.setdefault(f"{cell.upper()}{group}{READOUT_SUFFIX[readout]}", []).append(
             {"label": label, "val": val})
         timings[label] = extra[label]["train_s"]
+        return label
 
     for cell in ("gru", "lstm"):
         if cell not in s["models"]:
             continue
-        for seed in s["seeds"]:
+        for seed, readout in ((sd, ro) for ro in s["readouts"] for sd in s["seeds"]):
             if "untrained" in s["models"]:
-                add_readout(cell, seed, make_model(cell, seed, s), f"{cell.upper()} untrained "
-                            f"seed {seed} + ridge read-out", 0.0, f"{cell}_untrained")
+                add_readout(cell, seed, make_model(cell, seed, s),
+                            f"{cell.upper()} untrained seed {seed}", 0.0, "untrained", readout)
             if "through" in s["models"]:
-                model, elapsed, info = train_through(cell, seed, train_z, val_windows, s)
+                model, elapsed, info = train_through(cell, seed, train_z, val_windows, s,
+                                                     readout)
                 label = f"{cell.upper()} trained through the read-out seed {seed}"
-                print(f"  {label}: {elapsed:.1f} s, best epoch {info.best_epoch} of "
-                      f"{s['through_epochs']}", flush=True)
-                add_readout(cell, seed, model, f"{label} + ridge read-out", elapsed,
-                            f"{cell}_through")
-                extra[f"{label} + ridge read-out"]["through_history"] = info.history
-                extra[f"{label} + ridge read-out"]["best_epoch"] = info.best_epoch
+                print(f"  {label} ({readout}): {elapsed:.1f} s, best epoch {info.best_epoch} "
+                      f"of {s['through_epochs']}", flush=True)
+                label = add_readout(cell, seed, model, label, elapsed, "through", readout)
+                extra[label]["through_history"] = info.history
+                extra[label]["best_epoch"] = info.best_epoch
         for seed in s["seeds"]:
             model, elapsed, trainer = train_physrnn(cell, seed, train_ds, val_ds, s)
             label = f"{cell.upper()} seed {seed}"
@@ -570,8 +610,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  trained {label}: {elapsed:.1f} s, best val {trainer.best_val:.3e} at "
                   f"epoch {trainer.best_epoch}", flush=True)
             if "readout" in s["models"]:
-                add_readout(cell, seed, model, f"{label} + ridge read-out", elapsed,
-                            f"{cell}_readout")
+                for readout in s["readouts"]:
+                    add_readout(cell, seed, model, label, elapsed, "readout", readout)
 
     # ---- the plain loop
     if "plain" in s["models"]:
@@ -651,9 +691,10 @@ def main(argv: list[str] | None = None) -> int:
             "simulate_s": d["simulate_s"],
         })
         out_rows = [{k: v for k, v in r.items() if k != "vpt_iqr_str"} for r in rows]
-        settings["readout"] = ("quadratic features [h, h_i h_j (i <= j), x], ridge chosen on "
-                               "validation forecasts (physrnn.train.readout.select_readout), "
-                               "float64, washout = test context")
+        settings["readout"] = ("'+ ridge read-out': quadratic features [h, h_i h_j (i <= j), "
+                               "x]; '+ linear ridge read-out': [h]; ridge chosen on validation "
+                               "forecasts (physrnn.train.readout.select_readout), float64, "
+                               "washout = test context")
         payload = {"benchmark": "forecast_lorenz63", "rows": out_rows, "ratios": ratios,
                    "settings": settings, "machine": machine_info(import_jax=False),
                    "versions": {m: _version(m) for m in ("physrnn", "torch", "numpy",

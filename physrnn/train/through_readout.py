@@ -9,7 +9,8 @@ ones. :func:`train_through_readout` removes the mismatch. Every training traject
 two: the first ``fit_fraction`` of it fits the read-out, the rest scores it. At every step it
 
 1. runs the cell teacher-forced over the fitting part of every trajectory and solves the
-   ridge problem of the quadratic read-out (:func:`~physrnn.nn.recurrent.readout_features`)
+   ridge problem of the read-out (quadratic by default, or linear in ``h``;
+   :func:`~physrnn.nn.recurrent.readout_features`)
    on all those states in closed form (float64 mean normal equations on RMS-scaled columns,
    Cholesky);
 2. forecasts ``batch_size`` windows drawn from the scoring parts closed-loop with that
@@ -47,7 +48,7 @@ from torch import nn
 from torch.func import functional_call
 
 from physrnn.errors import NonFiniteError
-from physrnn.nn.recurrent import RecurrentForecaster, readout_features
+from physrnn.nn.recurrent import READOUTS, RecurrentForecaster, readout_features
 from physrnn.progress import Progress, lines_wanted
 from physrnn.train.readout import DEFAULT_RIDGES, ReadoutFit, as_series, select_readout
 
@@ -143,6 +144,7 @@ def train_through_readout(
     refit_ridges: tuple[float, ...] | list[float] = DEFAULT_RIDGES,
     refit_washout: int = 100,
     threshold: float = 0.4,
+    readout: str = "quadratic",
     seed: int = 0,
     progress: bool | None = None,
 ) -> tuple[RecurrentForecaster, ThroughReadoutFit]:
@@ -150,7 +152,7 @@ def train_through_readout(
 
     Args:
         model: the starting :class:`RecurrentForecaster` (global or local); not modified.
-            Its read-out is widened to ``"quadratic"``; training runs in float64 on the CPU.
+            Its read-out is widened to ``readout``; training runs in float64 on the CPU.
         train: ``(n_traj, time, n_state)`` (or ``(time, n_state)``) training series in the
             model's normalised coordinates.
         val_context, val_truth: validation windows ``(n_windows, C, n_state)`` and
@@ -170,6 +172,8 @@ def train_through_readout(
         clip_grad_norm: gradient-norm clip (``<= 0``: none).
         refit_ridges, refit_washout, threshold: the full-data read-out selection after each
             epoch, as in :func:`~physrnn.train.readout.select_readout`.
+        readout: the read-out features solved for at every step and refitted after every
+            epoch: ``"quadratic"`` (default) or ``"linear"`` (``h`` only, ``p = d_h + 1``).
         seed: seed of the window draws.
         progress: ``False`` prints nothing; otherwise one line per epoch where
             :func:`physrnn.progress.lines_wanted` says so.
@@ -196,6 +200,11 @@ def train_through_readout(
                          f"ridge={ridge!r}, fit_fraction={fit_fraction!r}")
     if loss not in ("log", "mse"):
         raise ValueError(f"loss must be 'log' or 'mse', got {loss!r}")
+    if readout not in READOUTS:
+        raise ValueError(f"unknown readout {readout!r}; choose one of {', '.join(READOUTS)}")
+    if model.readout != "linear" and readout != model.readout:
+        raise ValueError(f"cannot train a {model.readout!r} read-out model for a {readout!r} "
+                         "read-out; start from a linear one")
     x = as_series(train, "train", model.n_state)
     n_traj, n_t, _ = x.shape
     n_fit = int(fit_fraction * n_t)
@@ -206,12 +215,12 @@ def train_through_readout(
                          f"{max(k0, k1)})")
     fit_part, score_part = x[:, :n_fit], x[:, n_fit:]
 
-    work = model.with_readout("quadratic").to(device="cpu", dtype=torch.float64).train()
+    work = model.with_readout(readout).to(device="cpu", dtype=torch.float64).train()
     params = [p for name, p in work.named_parameters() if not name.startswith("head.")]
     opt = torch.optim.Adam(params, lr=lr)
     gen = torch.Generator().manual_seed(int(seed))
     wrapper = _RolloutModule(work)
-    select = {"ridges": refit_ridges, "washout": refit_washout, "readout": "quadratic",
+    select = {"ridges": refit_ridges, "washout": refit_washout, "readout": readout,
               "threshold": threshold, "progress": False}
     t_start = time.perf_counter()
     history: list[dict[str, float]] = []

@@ -94,6 +94,34 @@ def test_training_moves_only_the_recurrent_weights_and_lowers_the_loss():
         assert any(moved)
 
 
+def test_the_linear_readout_is_solved_on_h_alone_and_trained_for():
+    """readout="linear": the closed form is the ridge solve on [h, 1]; training keeps it linear
+    and lowers the rollout loss."""
+    model = RecurrentForecaster(2, hidden_size=3, seed=2, dtype=torch.float64)
+    x = torch.randn(2, 40, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    w, b = closed_form_readout(model, x, washout=5, ridge=1e-3)
+    with torch.no_grad():
+        h, _ = model.rnn(x)
+    a = np.concatenate([h[:, 5:-1].numpy(), np.ones((2, 34, 1))], -1).reshape(-1, 4)
+    y = (x[:, 6:] - x[:, 5:-1]).numpy().reshape(-1, 2)
+    d = np.sqrt((a**2).mean(0))
+    g = (a / d).T @ (a / d) / len(a) + 1e-3 * np.eye(4)
+    sol = np.linalg.solve(g, (a / d).T @ y / len(a)) / d[:, None]
+    np.testing.assert_allclose(w.detach().numpy(), sol[:-1].T, rtol=1e-9, atol=1e-12)
+
+    z = _lorenz(1000)
+    val = _lorenz(700, seed=1)
+    ctx, truth = np.stack([val[:100], val[300:400]]), np.stack([val[100:300], val[400:600]])
+    fitted, info = train_through_readout(RecurrentForecaster(3, hidden_size=8, seed=0), z, ctx,
+                                         truth, epochs=3, steps_per_epoch=5, batch_size=8,
+                                         context=50, rollout_steps=(10, 10), washout=20,
+                                         lr=1e-2, ridge=1e-8, refit_ridges=(1e-10, 1e-6),
+                                         readout="linear", seed=3, progress=False)
+    assert fitted.readout == "linear" and fitted.head.weight.shape == (3, 8)
+    losses = [r["loss"] for r in info.history[1:]]
+    assert losses[-1] < losses[0], losses
+
+
 def test_a_local_model_trains_through_the_readout():
     rng = np.random.default_rng(0)
     n = 8
@@ -120,6 +148,7 @@ def test_a_local_model_trains_through_the_readout():
     ({"epochs": -1}, "epochs must be"),
     ({"rollout_steps": (5, 0)}, "rollout_steps must be"),
     ({"context": 400}, "too short"),
+    ({"readout": "cubic"}, "unknown readout"),
 ])
 def test_bad_options_are_refused(kwargs, match):
     z = _lorenz(300)
@@ -130,6 +159,9 @@ def test_bad_options_are_refused(kwargs, match):
 
 def test_bad_model_and_data_are_refused():
     z = _lorenz(300)
+    with pytest.raises(ValueError, match="start from a linear one"):
+        train_through_readout(RecurrentForecaster(3, hidden_size=2, readout="quadratic"), z,
+                              z[None, :20], z[None, 20:40], readout="linear")
     with pytest.raises(TypeError, match="RecurrentForecaster"):
         train_through_readout(torch.nn.GRU(3, 2), z, z[None, :20], z[None, 20:40])
     with pytest.raises(ValueError, match="shape"):
