@@ -162,7 +162,7 @@ def parse_args(argv):
     p.add_argument("--models", default="persistence,ngrc,peer,esn_peer_settings,esn,esn_quad,"
                    "esn_quad_noise,gru_untrained,gru_trained",
                    help="comma list; gru_through (the local GRU trained through its read-out, "
-                        "slow: > 50 min for KS L = 100 on one core) is not in the default")
+                        "slow, and at KS L = 100 over 19 GB of memory) is not in the default")
     p.add_argument("--train-steps", type=int, default=None,
                    help="training samples per system (default: Lorenz-96 1e5, KS 2e4)")
     p.add_argument("--reservoir", type=int, default=None, help="reservoir units")
