@@ -33,6 +33,10 @@ Cost per step: the cell forward and backward over ``fit_fraction * n_traj * time
 (context + k)`` rollout steps, a Gram matrix of those rows times ``p`` features (``p = d_h
 (d_h + 3) / 2 + n_input + 1``: 564 for ``d_h = 32``, 2148 for ``d_h = 64`` on Lorenz-63) and
 one ``p x p`` Cholesky; per epoch one read-out refit (see :mod:`physrnn.train.readout`).
+Memory: the autograd graph of the whole fitting part, a few times ``rows x p`` float64 (``rows``
+= fitting steps x trajectories x patches). That is small for Lorenz-63, but a local GRU of 32
+units on Kuramoto-Sivashinsky (32 patches, 14,000 fitting steps, ``p = 601``) went past 19 GB:
+use a smaller ``fit_fraction``, shorter series or the linear read-out there.
 """
 
 from __future__ import annotations
