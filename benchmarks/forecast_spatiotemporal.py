@@ -238,17 +238,23 @@ def pick_ridge(make, ridges, val_windows, *, dt: float, lam: float,
     return best, best_vpt, scores
 
 
+def untrained_local_gru(n_sites: int, spec: dict, s: dict, seed: int):
+    """The local GRU of every GRU row at its random initialisation (``spec``'s patches,
+    ``s["hidden"]`` units, ``seed``)."""
+    from physrnn.nn.local import LocalRecurrentForecaster
+
+    return LocalRecurrentForecaster(n_sites, patch=spec["patch"], overlap=spec["overlap"],
+                                    hidden_size=s["hidden"], seed=seed)
+
+
 def train_local_gru(train: np.ndarray, spec: dict, s: dict, seed: int):
     """Train a LocalRecurrentForecaster with physrnn's Trainer on windows of ``train``."""
     import torch
 
-    from physrnn.nn.local import LocalRecurrentForecaster
     from physrnn.optim import make_optimizer
     from physrnn.train.loop import RolloutSchedule, Trainer
 
-    model = LocalRecurrentForecaster(train.shape[-1], patch=spec["patch"],
-                                     overlap=spec["overlap"], hidden_size=s["hidden"],
-                                     seed=seed)
+    model = untrained_local_gru(train.shape[-1], spec, s, seed)
     ctx, k_max, stride = 20, 20, 10
     x = torch.as_tensor(train, dtype=torch.float32)
     win = x.unfold(0, ctx + k_max, stride).permute(0, 2, 1)        # (n_win, ctx + k, n)
@@ -361,15 +367,12 @@ def build_models(key: str, spec: dict, train: np.ndarray, val_windows, s: dict,
         def gru(trained=trained):
             import torch
 
-            from physrnn.nn.local import LocalRecurrentForecaster
             from physrnn.train.readout import select_readout
 
             if trained:
                 model, secs = train_local_gru(train, spec, s, seed)
             else:
-                model, secs = LocalRecurrentForecaster(
-                    train.shape[-1], patch=patch, overlap=overlap, hidden_size=s["hidden"],
-                    seed=seed), 0.0
+                model, secs = untrained_local_gru(train.shape[-1], spec, s, seed), 0.0
             fitted, info = select_readout(model, torch.as_tensor(tr), val_windows.context,
                                           val_windows.truth, ridges=(0.0,) + ridges,
                                           washout=100, readout="quadratic",
@@ -381,13 +384,11 @@ def build_models(key: str, spec: dict, train: np.ndarray, val_windows, s: dict,
               (f", {s['epochs']} epochs TF + rollout to 20" if trained else ""))
     if "gru_through" in models:
         def gru_through():
-            from physrnn.nn.local import LocalRecurrentForecaster
             from physrnn.train.through_readout import train_through_readout
 
-            start = LocalRecurrentForecaster(train.shape[-1], patch=patch, overlap=overlap,
-                                             hidden_size=s["hidden"], seed=seed)
             fitted, info = train_through_readout(
-                start, tr, val_windows.context, val_windows.truth,
+                untrained_local_gru(train.shape[-1], spec, s, seed), tr,
+                val_windows.context, val_windows.truth,
                 epochs=s["through_epochs"], steps_per_epoch=s["through_steps"],
                 fit_fraction=THROUGH_FIT_FRACTION, batch_size=16, context=100,
                 rollout_steps=THROUGH_ROLLOUT, washout=100,
