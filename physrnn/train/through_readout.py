@@ -88,6 +88,21 @@ class _RolloutModule(nn.Module):
         return self.model.rollout(context, n_steps)
 
 
+class _Gram(torch.autograd.Function):
+    """``a^T a`` with the symmetric backward ``a (g + g^T)``: one matrix product instead of
+    autograd's two."""
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(a)
+        return a.T @ a
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (a,) = ctx.saved_tensors
+        return a @ (grad + grad.T)
+
+
 def _check_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -119,12 +134,16 @@ def closed_form_readout(model: RecurrentForecaster, series: torch.Tensor, *, was
         y = y - targets[:, washout:-1]
     a = phi.reshape(-1, phi.shape[-1])
     y = y.reshape(-1, y.shape[-1]).to(a.dtype)
-    scale = a.pow(2).mean(0).sqrt().clamp_min(1e-150)
-    a = a / scale
     m = a.shape[0]
-    gram = a.T @ a / m + ridge * torch.eye(a.shape[1], dtype=a.dtype)
+    # the column scaling is applied to the p x p Gram matrix, not to the m x p rows: the
+    # same numbers, without two passes (and their backward) over the largest tensor
+    raw = _Gram.apply(a) / m                                              # (p, p)
+    scale = torch.diagonal(raw).sqrt().clamp_min(1e-150)                  # column RMS
+    gram = raw / (scale.unsqueeze(0) * scale.unsqueeze(1))
+    gram = gram + ridge * torch.eye(a.shape[1], dtype=a.dtype)
     chol = torch.linalg.cholesky(gram)
-    w_t = torch.cholesky_solve(a.T @ y / m, chol) / scale.unsqueeze(-1)   # (p, n_output)
+    rhs = (a.T @ y / m) / scale.unsqueeze(-1)
+    w_t = torch.cholesky_solve(rhs, chol) / scale.unsqueeze(-1)          # (p, n_output)
     return w_t[:-1].T, w_t[-1]
 
 

@@ -52,6 +52,37 @@ def test_closed_form_readout_equals_an_independent_ridge_solve():
     np.testing.assert_allclose(b.detach().numpy(), sol[-1], rtol=1e-9, atol=1e-12)
 
 
+def test_closed_form_readout_gradient_equals_plain_autograd():
+    """The fast solve (scaling on the Gram matrix, symmetric Gram backward) has the gradient
+    of the textbook formula written with plain autograd operations."""
+    model = RecurrentForecaster(2, hidden_size=3, readout="quadratic", seed=4,
+                                dtype=torch.float64)
+    x = torch.randn(3, 30, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    probe = torch.randn(2, 3 + 6 + 2 + 1, generator=torch.Generator().manual_seed(3),
+                        dtype=torch.float64)
+
+    def grads(solve):
+        model.zero_grad()
+        w, b = solve()
+        (torch.cat([w, b[:, None]], 1) * probe).sum().backward()
+        return [p.grad.clone() for p in model.rnn.parameters()]
+
+    def plain():
+        h, _ = model.rnn(x)
+        a = torch.cat([readout_features(h[:, 4:-1], x[:, 4:-1], "quadratic"),
+                       torch.ones(3, 25, 1, dtype=torch.float64)], -1).reshape(-1, 12)
+        y = (x[:, 5:] - x[:, 4:-1]).reshape(-1, 2)
+        d = a.pow(2).mean(0).sqrt()
+        g = (a / d).T @ (a / d) / len(a) + 1e-4 * torch.eye(12, dtype=torch.float64)
+        sol = torch.linalg.solve(g, (a / d).T @ y / len(a)) / d[:, None]
+        return sol[:-1].T, sol[-1]
+
+    fast = grads(lambda: closed_form_readout(model, x, washout=4, ridge=1e-4))
+    for got, want in zip(fast, grads(plain), strict=True):
+        assert float(want.abs().max()) > 1e-6          # the probe reaches every parameter
+        torch.testing.assert_close(got, want, rtol=1e-7, atol=1e-10)
+
+
 def test_closed_form_readout_recovers_a_linear_map():
     """x_{t+1} = M x_t lies in the x columns of the quadratic read-out: the fit finds M - I."""
     rng = np.random.default_rng(0)
