@@ -35,8 +35,9 @@ Cost per step: the cell forward and backward over ``fit_fraction * n_traj * time
 one ``p x p`` Cholesky; per epoch one read-out refit (see :mod:`physrnn.train.readout`).
 Memory: the autograd graph of the whole fitting part, a few times ``rows x p`` float64 (``rows``
 = fitting steps x trajectories x patches). That is small for Lorenz-63, but a local GRU of 32
-units on Kuramoto-Sivashinsky (32 patches, 14,000 fitting steps, ``p = 601``) went past 19 GB:
-use a smaller ``fit_fraction``, shorter series or the linear read-out there.
+units on Kuramoto-Sivashinsky (32 patches, ``p = 601``) went past 19 GB with 14,000 fitting
+steps and stayed near 5 GB with 4,000 (about 25 s per step on one core): use a smaller
+``fit_fraction``, shorter series or the linear read-out there.
 """
 
 from __future__ import annotations
