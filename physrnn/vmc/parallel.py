@@ -386,12 +386,13 @@ def sr_direction(sr: Any, model: torch.nn.Module,
     ``blocks``: this rank's ``(s (n_b, N), target (n_b,))`` pairs. The Jacobian rows and the
     targets are gathered in block order; rank 0 solves and broadcasts the direction.
     """
-    jac = torch.cat([per_sample_log_psi_grads(model, s, chunk_size=sr.chunk_size)
+    jac = torch.cat([per_sample_log_psi_grads(model, s, chunk_size=sr.chunk_size,
+                                              method=sr.jacobian)
                      for s, _ in blocks])
     target = torch.cat([t for _, t in blocks])
     jac_all, target_all = all_gather_cat(jac), all_gather_cat(target)
     if get_rank() == 0:
-        delta, _ = sr.solve(jac_all, target_all)
+        delta, _ = sr.solve(jac_all, target_all, overwrite=True)
     else:
         delta = torch.zeros(jac_all.shape[1], dtype=torch.float64, device=jac_all.device)
     broadcast_tensors([delta])

@@ -24,7 +24,9 @@ push-through identity ``(X^T X + lambda I)^-1 X^T = X^T (X X^T + lambda I)^-1``:
 an ``(n, n)`` (or ``(2n, 2n)``) solve, cheap when ``p >> n``; both modes give the same
 ``delta`` for the same ``lambda > 0``. All linear algebra is float64.
 
-Use with any torch optimizer: :func:`apply_direction` writes ``delta`` into ``p.grad`` and
+The Jacobian ``O`` comes from :func:`per_sample_log_psi_grads` (:mod:`physrnn.vmc.jacobian`;
+by default the outer-product form of :mod:`physrnn.vmc.outer`, one backward pass for all
+samples). Use with any torch optimizer: :func:`apply_direction` writes ``delta`` into ``p.grad`` and
 ``torch.optim.SGD(model.parameters(), lr=eta)`` then applies the SR step. :class:`SRStep` holds
 the options and computes the step; :func:`sr_direction` (the direction only) and
 :func:`sr_step` (direction and optimiser step) are thin wrappers around it.
@@ -34,12 +36,13 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
+from physrnn.vmc.jacobian import GRAD_METHODS, per_sample_log_psi_grads, trainable_parameters
 from physrnn.wavefunctions.base import AutoregressiveWavefunction
 
 __all__ = [
@@ -48,6 +51,7 @@ __all__ = [
     "SRInfo",
     "SRStep",
     "apply_direction",
+    "gram",
     "per_sample_log_psi_grads",
     "solve_sr",
     "sr_direction",
@@ -58,169 +62,6 @@ log = logging.getLogger(__name__)
 
 MODES = ("auto", "sr", "minsr")
 SOLVERS = ("cholesky", "eigh", "cg")
-GRAD_METHODS = ("auto", "vmap", "jacrev", "loop")
-
-#: Default samples per ``jacrev`` call: larger chunks were slower on CPU (GRU, d_h 16-64,
-#: N = 10-20: 16-32 samples about 2-5x faster than 256 at once, and than the loop).
-JAC_CHUNK = 32
-#: Most samples per ``vmap`` call, and the memory their per-sample gradients may take.
-VMAP_CHUNK = 1024
-VMAP_BYTES = 1 << 28
-
-
-class _LogPsi(nn.Module):
-    """``forward(s) = model.log_psi(s)``, so that ``torch.func.functional_call`` can be used."""
-
-    def __init__(self, model: AutoregressiveWavefunction) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, s: torch.Tensor) -> torch.Tensor:
-        return self.model.log_psi(s)
-
-
-def _trainable(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
-    return [(k, p) for k, p in model.named_parameters() if p.requires_grad]
-
-
-def _as_real_rows(log_psi: torch.Tensor) -> torch.Tensor:
-    """``(b,)`` real -> ``(b,)``; complex -> ``(2, b)`` stacked real and imaginary parts."""
-    if log_psi.is_complex():
-        return torch.stack([log_psi.real, log_psi.imag])
-    return log_psi
-
-
-def _jacrev_chunk(model: AutoregressiveWavefunction, s: torch.Tensor) -> torch.Tensor:
-    """Jacobian of the batch output wrt the parameters, ``(b, p)`` or complex ``(b, p)``.
-
-    ``log_psi`` of a batch is a set of independent per-sample functions (no batch-coupling
-    layers in recurrent wavefunctions), so the Jacobian of the ``(b,)`` output is the stack of
-    per-sample gradients; ``jacrev`` computes it as ``b`` vmapped backward passes.
-    """
-    wrapper = _LogPsi(model)
-    named = _trainable(model)
-    names = ["model." + k for k, _ in named]
-    params = tuple(p.detach() for _, p in named)
-
-    def fn(*flat: torch.Tensor) -> torch.Tensor:
-        bound = dict(zip(names, flat, strict=True))
-        return _as_real_rows(torch.func.functional_call(wrapper, bound, (s,)))
-
-    jac = torch.func.jacrev(fn, argnums=tuple(range(len(params))))(*params)
-    b = s.shape[0]
-    rows = torch.cat([j.reshape(*j.shape[: j.ndim - p.ndim], -1)
-                      for j, p in zip(jac, params, strict=True)], dim=-1)
-    if rows.ndim == 3:  # (2, b, p): real and imaginary parts
-        return torch.complex(rows[0].double(), rows[1].double())
-    return rows.reshape(b, -1).double()
-
-
-def _vmap_chunk(model: AutoregressiveWavefunction, s: torch.Tensor) -> torch.Tensor:
-    """Per-sample gradients by ``vmap(grad(log_psi of one sample))``, ``(b, p)``.
-
-    One batched backward pass over the chunk (2D GRU, 4x4, d_h 24, 256 samples, one CPU core:
-    30 ms against 120 ms for :func:`_jacrev_chunk`); needs a model written with out-of-place
-    operations only.
-    """
-    wrapper = _LogPsi(model)
-    named = _trainable(model)
-    params = {"model." + k: p.detach() for k, p in named}
-    complex_out = bool(model.is_complex)
-
-    def one(flat: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        return _as_real_rows(torch.func.functional_call(wrapper, flat, (x.unsqueeze(0),)))[..., 0]
-
-    per_sample = torch.func.jacrev(one) if complex_out else torch.func.grad(one)
-    grads = torch.func.vmap(per_sample, in_dims=(None, 0))(params, s)
-    b = s.shape[0]
-    lead = (b, 2) if complex_out else (b,)
-    rows = torch.cat([grads["model." + k].reshape(*lead, -1) for k, _ in named], dim=-1)
-    if complex_out:
-        return torch.complex(rows[:, 0].double(), rows[:, 1].double())
-    return rows.double()
-
-
-#: Model classes for which ``vmap`` failed once: ``"auto"`` goes straight to ``jacrev``.
-_NO_VMAP: set[type] = set()
-
-
-def _loop_chunk(model: AutoregressiveWavefunction, s: torch.Tensor) -> torch.Tensor:
-    """Per-sample gradients by one ``torch.autograd.grad`` call per sample (and part)."""
-    params = [p for _, p in _trainable(model)]
-    rows = []
-    for k in range(s.shape[0]):
-        out = model.log_psi(s[k:k + 1])[0]
-        parts = [out.real, out.imag] if out.is_complex() else [out]
-        flat = []
-        for i, part in enumerate(parts):
-            g = torch.autograd.grad(part, params, retain_graph=i + 1 < len(parts),
-                                    allow_unused=True)
-            flat.append(torch.cat([(torch.zeros_like(p) if gi is None else gi).reshape(-1)
-                                   for gi, p in zip(g, params, strict=True)]).double())
-        rows.append(torch.complex(flat[0], flat[1]) if len(flat) == 2 else flat[0])
-    return torch.stack(rows)
-
-
-def per_sample_log_psi_grads(
-    model: AutoregressiveWavefunction,
-    s: torch.Tensor,
-    *,
-    chunk_size: int | None = None,
-    method: str = "auto",
-) -> torch.Tensor:
-    """The Jacobian ``O[k, j] = d log psi(s_k) / d theta_j`` of every sample.
-
-    Parameters are the trainable ones, flattened in ``model.parameters()`` order (the layout
-    :func:`apply_direction` expects). For complex ``log psi`` (phase models, real parameters)
-    ``O = d Re log psi + i d Im log psi``.
-
-    Args:
-        model: the wavefunction.
-        s: ``(n, N)`` long configurations.
-        chunk_size: samples per Jacobian evaluation (bounds memory, ``O(chunk * graph)``);
-            ``None``: :data:`JAC_CHUNK`.
-        method: ``"vmap"`` (``torch.func.vmap(grad(...))`` of the single-sample ``log psi``:
-            one batched backward pass; the 2D model and its symmetrised wrapper), ``"jacrev"``
-            (``torch.func.jacrev`` of the batch output: one vmapped backward pass per sample;
-            also works for ``nn.GRU``/``nn.LSTM``, which ``vmap`` cannot batch), ``"loop"``
-            (one ``torch.autograd.grad`` per sample; the reference) or ``"auto"`` (``vmap``,
-            then ``jacrev``, then ``loop``, whichever first works for the model).
-
-    Returns:
-        ``(n, p)`` float64, or complex128 for complex models.
-    """
-    if method not in GRAD_METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {GRAD_METHODS}")
-    if chunk_size is not None and chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    if s.ndim != 2:
-        raise ValueError(f"expected configurations of shape (n, N), got {tuple(s.shape)}")
-    step = JAC_CHUNK if chunk_size is None else int(chunk_size)
-    chunks = torch.split(s, max(step, 1))
-    if method == "loop":
-        return torch.cat([_loop_chunk(model, c) for c in chunks])
-    if method == "vmap" or (method == "auto" and type(model) not in _NO_VMAP):
-        if chunk_size is None:  # per-sample gradients and a few temporaries of that size
-            n_params = sum(p.numel() for _, p in _trainable(model))
-            per_sample = 4 * n_params * next(model.parameters()).element_size()
-            vchunks = torch.split(s, max(1, min(VMAP_CHUNK, VMAP_BYTES // per_sample)))
-        else:
-            vchunks = chunks
-        try:
-            return torch.cat([_vmap_chunk(model, c) for c in vchunks])
-        except (RuntimeError, NotImplementedError, ValueError) as err:
-            if method == "vmap":
-                raise
-            _NO_VMAP.add(type(model))
-            log.debug("vmap(grad) failed for %s (%s); using jacrev", type(model).__name__, err)
-    try:
-        return torch.cat([_jacrev_chunk(model, c) for c in chunks])
-    except (RuntimeError, NotImplementedError) as err:
-        if method == "jacrev":
-            raise
-        log.warning("torch.func.jacrev failed for %s (%s); per-sample gradients by a loop",
-                    type(model).__name__, err)
-        return torch.cat([_loop_chunk(model, c) for c in chunks])
 
 
 # ---------------------------------------------------------------------------- linear algebra
@@ -242,6 +83,30 @@ def _cg(matvec: Any, b: torch.Tensor, *, tol: float, maxiter: int) -> torch.Tens
         p = r + (rr_new / rr) * p
         rr = rr_new
     return x
+
+
+#: Row blocks of :func:`gram`: the products below the diagonal blocks are computed, the rest
+#: mirrored (4 blocks: 10/16 of the flops of ``a @ a.T``; more blocks were slower on one core).
+GRAM_BLOCKS = 4
+
+
+def gram(a: torch.Tensor) -> torch.Tensor:
+    """``a @ a.T`` ``(m, m)`` of ``a`` ``(m, q)`` (a transposed view is fine), computed by
+    blocks of rows on and below the diagonal and mirrored (a torch ``syrk``): about 0.6 of the
+    time of the full product for ``m >= 256``; exactly symmetric."""
+    m = a.shape[0]
+    if m < 256:
+        out = a @ a.T
+        return 0.5 * (out + out.T)
+    out = torch.empty(m, m, dtype=a.dtype, device=a.device)
+    edges = [round(i * m / GRAM_BLOCKS) for i in range(GRAM_BLOCKS + 1)]
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        out[lo:hi, :hi] = a[lo:hi] @ a[:hi].T
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        out[:lo, lo:hi] = out[lo:hi, :lo].T
+        block = out[lo:hi, lo:hi]
+        block.copy_(0.5 * (block + block.T))
+    return out
 
 
 def _dense_solve(a: torch.Tensor, b: torch.Tensor, solver: str, rcond: float) -> torch.Tensor:
@@ -268,6 +133,7 @@ def solve_sr(
     cg_tol: float = 1e-10,
     cg_maxiter: int | None = None,
     weights: torch.Tensor | None = None,
+    overwrite: bool = False,
 ) -> torch.Tensor:
     """The SR direction ``delta`` from a Jacobian and local energies (see the module doc).
 
@@ -287,6 +153,8 @@ def solve_sr(
         weights: optional ``(n,)`` probabilities (summing to 1) replacing the uniform sample
             mean, e.g. ``p(s)`` over all configurations for exact expectations; then
             ``Ob = sqrt(w) (O - sum_k w_k O_k)`` and ``eps = sqrt(w) (E_loc - <E_loc>)``.
+        overwrite: ``O`` may be centred in place (it is then garbage), which saves a copy of
+            ``(n, p)``; only when ``O`` is already float64 / complex128.
 
     Returns:
         ``(p,)`` float64, in units of energy / (units of ``O``)^2 per unit of imaginary time:
@@ -306,11 +174,14 @@ def solve_sr(
     n = O.shape[0]
     if n < 2:
         raise ValueError(f"need at least 2 samples, got {n}")
-    O = O.to(torch.complex128 if O.is_complex() else torch.float64)
+    wide = torch.complex128 if O.is_complex() else torch.float64
+    own = overwrite and O.dtype == wide  # centre O in place: no (n, p) copy
+    O = O.to(wide)
     e = e_loc.to(torch.complex128 if e_loc.is_complex() else torch.float64)
     if weights is None:
-        ob = (O - O.mean(0)) / math.sqrt(n)
-        eps = (e - e.mean()) / math.sqrt(n)
+        ob = O.sub_(O.mean(0)) if own else O - O.mean(0)
+        scale = 1.0 / math.sqrt(n)  # Ob = scale * ob, folded into the products below
+        eps = (e - e.mean()) * scale
     else:
         if weights.shape != (n,):
             raise ValueError(f"weights must have shape ({n},), got {tuple(weights.shape)}")
@@ -318,7 +189,9 @@ def solve_sr(
         if bool((w < 0).any()) or abs(float(w.sum()) - 1.0) > 1e-8:
             raise ValueError("weights must be non-negative and sum to 1")
         root = w.sqrt()
-        ob = root.unsqueeze(-1) * (O - (w.unsqueeze(-1) * O).sum(0))
+        mean = (w.unsqueeze(-1) * O).sum(0)
+        ob = O.sub_(mean).mul_(root.unsqueeze(-1)) if own else root.unsqueeze(-1) * (O - mean)
+        scale = 1.0
         eps = root * (e - (w * e).sum())
     if ob.is_complex():
         x = torch.cat([ob.real, ob.imag])
@@ -334,21 +207,24 @@ def solve_sr(
     if mode == "minsr" and diag_shift == 0 and solver == "cholesky":
         log.debug("minSR with diag_shift=0: the kernel may be singular")
     maxiter = cg_maxiter or 10 * max(rows, p)
+    s2 = scale * scale
     if mode == "sr":
-        f = x.T @ rhs
+        f = scale * (x.T @ rhs)
         if solver == "cg":
-            shift = diag_shift + diag_shift_rel * (x * x).sum(0)
-            return _cg(lambda v: x.T @ (x @ v) + shift * v, f, tol=cg_tol, maxiter=maxiter)
-        s = x.T @ x
+            shift = diag_shift + diag_shift_rel * s2 * (x * x).sum(0)
+            return _cg(lambda v: s2 * (x.T @ (x @ v)) + shift * v, f, tol=cg_tol,
+                       maxiter=maxiter)
+        s = gram(x.T).mul_(s2)
         a = s + torch.diag(diag_shift + diag_shift_rel * torch.diagonal(s))
         return _dense_solve(a, f, solver, rcond)
     if solver == "cg":
-        y = _cg(lambda v: x @ (x.T @ v) + diag_shift * v, rhs, tol=cg_tol, maxiter=maxiter)
+        y = _cg(lambda v: s2 * (x @ (x.T @ v)) + diag_shift * v, rhs, tol=cg_tol,
+                maxiter=maxiter)
     else:
-        k = x @ x.T
-        eye = torch.eye(rows, dtype=k.dtype, device=k.device)
-        y = _dense_solve(k + diag_shift * eye, rhs, solver, rcond)
-    return x.T @ y
+        k = gram(x).mul_(s2)
+        k.diagonal().add_(diag_shift)
+        y = _dense_solve(k, rhs, solver, rcond)
+    return scale * (x.T @ y)
 
 
 def apply_direction(model: nn.Module, direction: torch.Tensor) -> None:
@@ -357,7 +233,7 @@ def apply_direction(model: nn.Module, direction: torch.Tensor) -> None:
     ``direction`` is ``(p,)`` in ``model.parameters()`` order (trainable ones only); an
     optimizer step then moves along ``-direction`` (``SGD(lr=eta)``: ``theta -= eta delta``).
     """
-    params = [p for _, p in _trainable(model)]
+    params = [p for _, p in trainable_parameters(model)]
     total = sum(p.numel() for p in params)
     if direction.ndim != 1 or direction.numel() != total:
         raise ValueError(f"direction has shape {tuple(direction.shape)}, expected ({total},)")
@@ -387,7 +263,12 @@ class SRStep:
         diag_shift, diag_shift_rel, mode, solver, rcond, cg_tol, cg_maxiter: the options of
             :func:`solve_sr` (same defaults).
         chunk_size: samples per Jacobian evaluation (:func:`per_sample_log_psi_grads`).
+        jacobian: its ``method`` (``"auto"``: the outer-product form where it applies).
         max_norm: rescale ``delta`` to at most this 2-norm (``None``: no clipping).
+
+    :meth:`direction` keeps its ``(n, p)`` Jacobian buffer between calls (float64 or
+    complex128): writing into memory already mapped is several times faster than into a
+    fresh ``n p`` allocation, which the allocator maps and the kernel zeroes at every step.
     """
 
     diag_shift: float = 1e-3
@@ -399,8 +280,14 @@ class SRStep:
     rcond: float = 1e-12
     cg_tol: float = 1e-10
     cg_maxiter: int | None = None
+    jacobian: str = "auto"
+    _buffers: dict[str, torch.Tensor] = field(default_factory=dict, init=False, repr=False,
+                                              compare=False)
 
     def __post_init__(self) -> None:
+        if self.jacobian not in GRAD_METHODS:
+            raise ValueError(f"unknown jacobian {self.jacobian!r}; choose one of "
+                             f"{GRAD_METHODS}")
         if self.mode not in MODES:
             raise ValueError(f"unknown mode {self.mode!r}; choose one of {MODES}")
         if self.solver not in SOLVERS:
@@ -418,15 +305,23 @@ class SRStep:
         and their ``(n,)`` local (free) energies ``e_loc``, with the norm clipping applied;
         ``weights``: optional ``(n,)`` probabilities replacing the sample mean (:func:`solve_sr`).
         """
-        O = per_sample_log_psi_grads(model, s, chunk_size=self.chunk_size)
-        return self.solve(O, e_loc, weights=weights)
+        dtype = torch.complex128 if model.is_complex else torch.float64
+        shape = (s.shape[0], model.n_parameters)
+        buf = self._buffers.get("jacobian")
+        if buf is None or buf.shape != shape or buf.dtype != dtype or buf.device != s.device:
+            buf = self._buffers["jacobian"] = torch.empty(shape, dtype=dtype, device=s.device)
+        O = per_sample_log_psi_grads(model, s, chunk_size=self.chunk_size,
+                                     method=self.jacobian, out=buf)
+        return self.solve(O, e_loc, weights=weights, overwrite=True)
 
     def solve(self, O: torch.Tensor, e_loc: torch.Tensor, *,
-              weights: torch.Tensor | None = None) -> tuple[torch.Tensor, str]:
+              weights: torch.Tensor | None = None,
+              overwrite: bool = False) -> tuple[torch.Tensor, str]:
         """``(delta, mode used)`` from a Jacobian ``O`` ``(n, p)`` and ``e_loc`` ``(n,)``.
 
         :meth:`direction` without the Jacobian; a data-parallel run gathers the rows of ``O``
-        from every rank first (:mod:`physrnn.vmc.parallel`).
+        from every rank first (:mod:`physrnn.vmc.parallel`). ``overwrite``: ``O`` may be
+        centred in place (:func:`solve_sr`).
         """
         mode = self.mode
         if mode == "auto":
@@ -435,7 +330,7 @@ class SRStep:
         delta = solve_sr(O, e_loc, diag_shift=self.diag_shift,
                          diag_shift_rel=self.diag_shift_rel, mode=mode, solver=self.solver,
                          rcond=self.rcond, cg_tol=self.cg_tol, cg_maxiter=self.cg_maxiter,
-                         weights=weights)
+                         weights=weights, overwrite=overwrite)
         if self.max_norm is not None:
             norm = float(torch.linalg.vector_norm(delta))
             if norm > self.max_norm:
