@@ -79,6 +79,7 @@ def _parser() -> Any:
     p.add_argument("--samples", type=int, default=None, help="samples per step")
     p.add_argument("--steps", type=int, default=None, help="timed rounds (Adam + minSR each)")
     p.add_argument("--jacobian", default="auto",
+                   choices=("auto", "outer", "vmap", "jacrev", "loop"),
                    help="per_sample_log_psi_grads method of the minSR driver")
     p.add_argument("--seed", type=int, default=0)
     return p
@@ -176,9 +177,6 @@ def run_row(system: str, cfg: dict[str, Any], *, jacobian: str, seed: int) -> di
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    threads = args.threads or 1
-    limit_threads(threads)
-    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     base = QUICK if args.quick else FULL
     cfg = dict(base)
     for key in ("hidden", "samples", "steps"):
@@ -189,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown or cfg["steps"] < 1 or cfg["samples"] < 2:
         raise SystemExit(f"--systems from {sorted(SYSTEMS)} (got {unknown}), --steps >= 1, "
                          f"--samples >= 2")
+    threads = args.threads or 1
+    limit_threads(threads)
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
     print(f"# minSR vs Adam VMC step: d_h {cfg['hidden']}, {cfg['samples']} samples, float32, "
           f"{threads} thread(s); best of {cfg['steps']} alternating rounds after one warm-up "
           f"step each", flush=True)
