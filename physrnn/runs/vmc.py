@@ -31,6 +31,7 @@ from physrnn.spins import SpinSystem, build_system
 from physrnn.vmc.config import VMCRunConfig
 from physrnn.vmc.driver import VMC
 from physrnn.vmc.factory import build_vmc
+from physrnn.vmc.transfer import load_initial_parameters
 
 __all__ = ["run_vmc_job", "build_vmc", "SUMMARY_KEYS"]
 
@@ -147,6 +148,10 @@ def _optimise(run: Run, config: VMCRunConfig, *, progress: bool | None,
         driver.load_state_dict(state["driver"])
         log.info("resumed from %s at step %d", ckpt_path, driver.step_count)
         run.last_checkpoint = driver.step_count
+    elif config.wavefunction.init_from:
+        start = load_initial_parameters(driver.model, config.wavefunction.init_from)
+        log.info("wavefunction parameters from %s (N = %s, step %s)", start["path"],
+                 start["n_sites"], start["step"])
     figures = _figures(driver, ref, system.describe())
 
     def finish(status: str, message: str = "", est=None) -> dict[str, Any]:

@@ -158,6 +158,11 @@ class WavefunctionConfig:
             axis (``[m]`` on a chain, ``[mx, my]`` on a square), ``k = 2 pi m / L`` per axis,
             ``psi(T_t s) = exp(i k . t) psi(s)``; unset: ``k = 0``. A nonzero ``k`` makes the
             wavefunction complex.
+        init_from: start from the wavefunction of an earlier ``physrnn vmc`` run (its output
+            directory or ``checkpoint.pt``), e.g. a smaller system of the same model: the
+            recurrent weights do not depend on the number of sites
+            (:mod:`physrnn.vmc.transfer`). Same kind, cell, sizes and symmetrisation; ``""``
+            (the default) starts from random weights. Ignored when resuming.
     """
 
     kind: Literal["rnn1d", "rnn2d"] = "rnn1d"
@@ -173,6 +178,7 @@ class WavefunctionConfig:
     irrep: Literal["A1", "A2", "B1", "B2"] = "A1"
     flip_character: int = 1
     momentum: list[int] | None = None
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         require(self.hidden_size >= 1, "hidden_size", f"must be >= 1, got {self.hidden_size}")
