@@ -65,6 +65,8 @@ VMC_SUMMARY_KEYS: dict[str, str] = {
     "n_parameters": "real trainable parameters of the wavefunction",
     "train_time_s": "wall time of the optimisation (s), summed over resumed segments",
     "samples_per_s": "training samples per second (n_samples * n_steps / train_time_s)",
+    "float64_since": "steps done in float32 before the switch to float64 (vmc.float64_from, "
+                     "vmc.float64_below); null: no switch",
     "seed": "run.seed",
     "device": "resolved device",
     "physrnn_version": "package version",

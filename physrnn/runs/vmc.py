@@ -57,6 +57,7 @@ def _results(driver: VMC, system: SpinSystem, ref: Reference | None, est, config
         n_steps=driver.step_count, n_samples=driver.n_samples,
         n_parameters=driver.model.n_parameters, train_time_s=train_time,
         samples_per_s=driver.n_samples * driver.step_count / train_time if train_time else None,
+        float64_since=driver.float64_since,
         seed=config.run.seed, device=str(device), physrnn_version=prov["physrnn_version"],
         git_revision=prov["git_revision"],
     )

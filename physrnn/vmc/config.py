@@ -238,6 +238,11 @@ class VMCConfig:
             streams, reduced in block order: the run is then bit-identical on CPU for any
             number of processes dividing ``blocks`` (:mod:`physrnn.vmc.parallel`).
         blocks: blocks of the deterministic mode (0: the number of processes).
+        float64_from: move a float32 wavefunction (and the optimiser state) to float64 once
+            this many steps are done (0: never by step count; :mod:`physrnn.vmc.precision`).
+        float64_below: move it once the relative spread of the local energies,
+            ``sqrt(Var E_loc) / |<E>|`` averaged over 10 steps, falls below this value
+            (0: never). With ``float64_from`` too, whichever comes first.
     """
 
     n_steps: int = 1000
@@ -259,6 +264,8 @@ class VMCConfig:
     annealing_steps: int = 100
     deterministic: bool = False
     blocks: int = 0
+    float64_from: int = 0
+    float64_below: float = 0.0
 
     def __post_init__(self) -> None:
         require(self.n_steps >= 1, "n_steps", f"must be >= 1, got {self.n_steps}")
@@ -285,6 +292,13 @@ class VMCConfig:
                  "blocks is a setting of the deterministic mode: set deterministic = true")
         require(self.blocks <= self.n_samples, "blocks",
                  f"more blocks ({self.blocks}) than samples per step ({self.n_samples})")
+        require(self.float64_from >= 0, "float64_from",
+                 f"must be >= 0 (0: never), got {self.float64_from}")
+        require(self.float64_from < self.n_steps, "float64_from",
+                 f"the run has n_steps = {self.n_steps}: a switch after {self.float64_from} "
+                 "steps would never happen")
+        require(self.float64_below >= 0, "float64_below",
+                 f"must be >= 0 (0: never), got {self.float64_below}")
         end = self.annealing_warmup + self.annealing_steps
         require(self.annealing == "none" or end <= self.n_steps, "annealing_steps",
                  f"the temperature reaches 0 after annealing_warmup + annealing_steps = {end} "
@@ -368,6 +382,11 @@ class VMCRunConfig:
 
     def __post_init__(self) -> None:
         check_vmc_sections(self.system, self.wavefunction)
+        switch = self.vmc.float64_from > 0 or self.vmc.float64_below > 0
+        require(not switch or self.wavefunction.dtype == "float32",
+                "vmc.float64_from" if self.vmc.float64_from else "vmc.float64_below",
+                "switches a float32 wavefunction to float64, but wavefunction.dtype is "
+                "already 'float64' (remove the key or train in float32)")
 
 
 def load_vmc_config(path: str | Path | None = None, *,

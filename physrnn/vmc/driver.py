@@ -48,6 +48,7 @@ from physrnn.vmc.estimators import (
 )
 from physrnn.vmc.free_energy import free_energy_local
 from physrnn.vmc.operators import ConnectedOperator
+from physrnn.vmc.precision import PrecisionSwitch, to_float64
 from physrnn.vmc.sr import apply_direction
 from physrnn.wavefunctions.base import AutoregressiveWavefunction
 
@@ -115,6 +116,9 @@ class VMC:
             cache)`` instead of exactly, e.g. a
             :class:`~physrnn.vmc.metropolis.MetropolisSampler` (one process only; its chains
             are not part of the checkpoint).
+        precision: a :class:`~physrnn.vmc.precision.PrecisionSwitch`: a float32 model and its
+            optimiser state move to float64 before the first step at which it is due
+            (``float64_since`` then holds the number of steps done in float32).
 
     In a multi-process run (a process group started by
     :func:`physrnn.distributed.init_distributed`), building the driver is a collective: the
@@ -149,6 +153,7 @@ class VMC:
         blocks: int | None = None,
         check_sync: int = 0,
         sampler: Any = None,
+        precision: PrecisionSwitch | None = None,
     ) -> None:
         self.operator = operator if isinstance(operator, ConnectedOperator) else \
             ConnectedOperator(operator)
@@ -189,6 +194,9 @@ class VMC:
         self.check_sync = int(check_sync)
         #: Blocks and ranks of a data-parallel or deterministic run; None: one plain process.
         self.sampler = sampler
+        self.precision = precision if precision is not None and precision.enabled else None
+        #: Steps completed when the model moved to float64 (None: not switched here).
+        self.float64_since: int | None = None
         self.layout = parallel.make_layout(self.n_samples, deterministic, blocks)
         if self.layout is not None:
             if sampler is not None:
@@ -204,6 +212,9 @@ class VMC:
         (statistics of all ranks' samples), except ``time_s``.
         """
         t0 = time.perf_counter()
+        if (self.precision is not None and self.model.dtype != torch.float64
+                and self.precision.due(self.step_count, self.history)):
+            self.switch_to_float64()
         if self.layout is None:
             stats = self._gradient()
         else:
@@ -227,6 +238,12 @@ class VMC:
                          lr, grad_norm, self.elapsed_s)
         self.history.append(rec)
         return rec
+
+    def switch_to_float64(self) -> None:
+        """Move the model and the optimiser state to float64 now (exact casts, in place)."""
+        to_float64(self.model, self.optimizer)
+        self.float64_since = self.step_count
+        log.info("wavefunction switched to float64 after %d steps", self.step_count)
 
     def _gradient(self) -> EnergyStats:
         """One process: sample, local energies, gradient (or SR direction) into ``p.grad``."""
@@ -416,10 +433,16 @@ class VMC:
             "generator": self.generator.get_state(),
             "history": [asdict(r) for r in self.history],
             "seed": self.seed,
+            "float64_since": self.float64_since,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict`."""
+        """Restore a :meth:`state_dict` (a model saved after its switch to float64 is switched
+        here first, so that no value is rounded to float32)."""
+        since = state.get("float64_since")
+        if since is not None and self.model.dtype != torch.float64:
+            to_float64(self.model, self.optimizer)
+        self.float64_since = None if since is None else int(since)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:

@@ -38,6 +38,7 @@ from physrnn.optim import make_optimizer
 from physrnn.spins.chains import SpinSystem
 from physrnn.vmc.annealing import AnnealingSchedule
 from physrnn.vmc.driver import VMC
+from physrnn.vmc.precision import PrecisionSwitch
 from physrnn.vmc.sr import SRStep
 from physrnn.wavefunctions import (
     AutoregressiveWavefunction,
@@ -183,4 +184,5 @@ def build_vmc(config: Any, system: SpinSystem, device: torch.device) -> VMC:
     return VMC(system.operator, model, n_samples=v.n_samples, optimizer=opt, scheduler=sched,
                seed=config.run.seed, chunk_size=v.chunk_size, e_inf=system.e_inf,
                sr=build_sr(v), annealing=build_annealing(v), deterministic=v.deterministic,
-               blocks=v.blocks or None)
+               blocks=v.blocks or None,
+               precision=PrecisionSwitch(at_step=v.float64_from, rel_spread=v.float64_below))
