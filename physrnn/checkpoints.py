@@ -26,11 +26,13 @@ import physrnn
 from physrnn.errors import ConfigError, RecordError, UnsafeFileError
 from physrnn.io import atomic_path, provenance
 
-__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_SCHEMA_VERSION", "plain_state", "save_torch_file",
-           "load_torch_file", "save_checkpoint", "load_checkpoint", "check_checkpoint_version",
-           "check_state_shapes", "convert_checkpoint"]
+__all__ = ["CHECKPOINT_NAME", "CHECKPOINT_FORMAT", "CHECKPOINT_SCHEMA_VERSION", "plain_state",
+           "save_torch_file", "load_torch_file", "save_checkpoint", "load_checkpoint",
+           "check_checkpoint_version", "check_state_shapes", "convert_checkpoint"]
 
 
+#: The checkpoint file of a run, inside its output directory.
+CHECKPOINT_NAME = "checkpoint.pt"
 #: Format tag and schema version of ``checkpoint.pt``.
 CHECKPOINT_FORMAT = "physrnn-checkpoint"
 CHECKPOINT_SCHEMA_VERSION = 1

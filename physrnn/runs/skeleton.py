@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from physrnn.checkpoints import check_checkpoint_version
+from physrnn.checkpoints import CHECKPOINT_NAME, check_checkpoint_version
 from physrnn.config import RESUME_FREE, check_resumable, to_dict, to_toml
 from physrnn.distributed import (
     any_rank,
@@ -52,9 +52,6 @@ from physrnn.runs.records import (
 )
 
 __all__ = ["Run", "Preempted", "CHECKPOINT_NAME"]
-
-#: The checkpoint file of a run, inside its output directory.
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 class Preempted(Exception):  # noqa: N818 - a control-flow signal, not an error

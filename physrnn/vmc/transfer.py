@@ -22,14 +22,15 @@ from typing import Any
 
 import torch
 
-from physrnn.checkpoints import check_checkpoint_version, check_state_shapes, load_checkpoint
+from physrnn.checkpoints import (
+    CHECKPOINT_NAME,
+    check_checkpoint_version,
+    check_state_shapes,
+    load_checkpoint,
+)
 from physrnn.errors import ConfigError, RecordError
 
 __all__ = ["load_initial_parameters", "resolve_checkpoint"]
-
-#: The checkpoint file of a run directory.
-CHECKPOINT_FILE = "checkpoint.pt"
-
 
 def resolve_checkpoint(path: str | Path, *, key: str = "wavefunction.init_from") -> Path:
     """The checkpoint file that ``path`` names: the file itself, or ``path/checkpoint.pt``.
@@ -40,13 +41,13 @@ def resolve_checkpoint(path: str | Path, *, key: str = "wavefunction.init_from")
     """
     p = Path(path).expanduser()
     if p.is_dir():
-        p = p / CHECKPOINT_FILE
+        p = p / CHECKPOINT_NAME
         if not p.is_file():
-            raise ConfigError(f"key '{key}': {p.parent} holds no {CHECKPOINT_FILE} (is it the "
+            raise ConfigError(f"key '{key}': {p.parent} holds no {CHECKPOINT_NAME} (is it the "
                               "output directory of a physrnn vmc run?)")
     elif not p.is_file():
         raise ConfigError(f"key '{key}': {p} does not exist (give the output directory of a "
-                          f"physrnn vmc run or its {CHECKPOINT_FILE})")
+                          f"physrnn vmc run or its {CHECKPOINT_NAME})")
     return p
 
 
