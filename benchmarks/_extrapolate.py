@@ -87,3 +87,51 @@ def human_time(seconds: float | None) -> str | None:
         if seconds >= size:
             return f"{seconds / size:.3g} {unit}"
     return f"{seconds:.3g} s"
+
+
+def time_to_accuracy(times: Any, energies: Any, errors: Any, reference: float | None,
+                     tolerance: float, *, window: int = 25) -> dict[str, Any]:
+    """When the training energy first *stays* within ``tolerance`` of the reference.
+
+    The per-step training energies are averaged over consecutive windows of ``window``
+    steps; the relative error of a window is ``|mean - E_ref| / |E_ref|``. The answer is the
+    wall time at the end of the first window after which every window, to the end of the
+    run, lies within ``tolerance``. A measurement, not an extrapolation: a run that ends
+    outside the tolerance has not reached it, whatever it did before.
+
+    Args:
+        times: ``(n_steps,)`` wall seconds since the first step began, at the end of each step.
+        energies: ``(n_steps,)`` training energy estimates (totals).
+        errors: ``(n_steps,)`` their standard errors, or ``None``.
+        reference: the reference energy (total), or ``None``.
+        tolerance: the relative error to reach, e.g. ``1e-3``.
+        window: steps per window (the last, shorter window is dropped).
+
+    Returns:
+        ``reached`` (bool), ``time_s`` and ``step`` (end of the first lasting window, or
+        ``None``), ``window``, ``last_window_rel_error`` and ``window_rel_noise`` (the median
+        statistical error of a window mean, relative: a tolerance below about twice this
+        cannot be judged from the training curve alone).
+    """
+    import numpy as np
+
+    t = np.asarray(times, dtype=float)
+    e = np.asarray(energies, dtype=float)
+    n_win = len(e) // window
+    out: dict[str, Any] = {"reached": False, "time_s": None, "step": None, "window": window,
+                           "last_window_rel_error": None, "window_rel_noise": None}
+    if reference is None or n_win == 0:
+        return out
+    means = e[: n_win * window].reshape(n_win, window).mean(axis=1)
+    rel = np.abs(means - reference) / abs(reference)
+    out["last_window_rel_error"] = float(rel[-1])
+    if errors is not None:
+        err = np.asarray(errors, dtype=float)[: n_win * window].reshape(n_win, window)
+        noise = np.sqrt((err**2).sum(axis=1)) / window
+        out["window_rel_noise"] = float(np.median(noise) / abs(reference))
+    outside = np.nonzero(rel > tolerance)[0]
+    first = 0 if len(outside) == 0 else int(outside[-1]) + 1
+    if first < n_win:
+        end = (first + 1) * window - 1
+        out.update(reached=True, time_s=float(t[end]), step=end + 1)
+    return out

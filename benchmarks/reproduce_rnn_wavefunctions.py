@@ -27,7 +27,9 @@ of steps / full steps and time / budget, so that a time-limited run still ends a
 ``lr_final`` and zero temperature. When the target is missed, the tail of the training curve
 (the last half of the steps, in 8 windows) is fitted by a power law ``|E - E_ref| ~ step^b``
 in log-log, and the steps and time (at the measured seconds per step) needed for the target
-are **extrapolated**; ``no trend`` when the fit does not decrease (exponent above -0.2) or
+are **extrapolated**; the time to 1e-3, 1e-4 and the target is measured on the training
+curve (``_extrapolate.time_to_accuracy``: the first window of 25 steps after which every
+window mean stays within the tolerance); ``no trend`` when the fit does not decrease (exponent above -0.2) or
 fewer than 4 windows lie above the reference, ``noise-limited`` when the remaining distance
 is below 3 times the windows' statistical error.
 
@@ -74,6 +76,7 @@ from benchmarks._extrapolate import (  # noqa: E402
     extrapolate,
     human_time,
     thin_curve,
+    time_to_accuracy,
 )
 from benchmarks._reproduce_rows import (  # noqa: E402
     QUICK_ROWS,
@@ -100,6 +103,9 @@ COLUMNS = [
     ("target", "target", ".0e"),
     ("target_reached", "reached"),
     ("wall_s", "train wall s"),
+    ("time_to_1e-3", "s to 1e-3"),
+    ("time_to_1e-4", "s to 1e-4"),
+    ("time_to_target", "s to target"),
     ("extrapolated_steps", "steps for target (extrap.)"),
     ("extrapolated_time", "time for target (extrap.)"),
     ("device", "device"),
@@ -288,6 +294,9 @@ def run_row(spec: RowSpec, cfg: dict[str, Any], full: dict[str, Any], *, budget_
         rel_exact = (exact - reference) / abs(reference)
     judged = rel_exact if rel_exact is not None else rel  # no sampling noise where possible
     reached = judged is not None and abs(judged) <= spec.target
+    accuracy = {f"{tol:.0e}": time_to_accuracy(history["time_s"], history["energy"],
+                                               history["error"], reference, tol)
+                for tol in sorted({1e-3, 1e-4, spec.target}, reverse=True)}
     extra = ({"status": "target reached"} if reached else
              extrapolate(history["step"], history["energy"], reference, spec.target,
                          s_per_step, history["error"]) if done else {"status": "no steps"})
@@ -356,6 +365,10 @@ def run_row(spec: RowSpec, cfg: dict[str, Any], full: dict[str, Any], *, budget_
         "budget_s": budget_s,
         "failure": failure,
         "extrapolation": extra,
+        "time_to_accuracy": accuracy,
+        "time_to_1e-3": accuracy["1e-03"]["time_s"],
+        "time_to_1e-4": accuracy["1e-04"]["time_s"],
+        "time_to_target": accuracy[f"{spec.target:.0e}"]["time_s"],
         "extrapolated_steps": (f"{extra['steps_needed']:.3g}" if fit else
                                None if reached else extra.get("status")),
         "extrapolated_time": human_time(extra.get("time_needed_s")) if fit else None,
@@ -489,6 +502,10 @@ def main(argv: list[str] | None = None) -> int:
                                 f"configurations, N <= {EXACT_SITES}); decides 'reached' "
                                 "where present",
         "v_score": "N Var(E_loc) / E^2 (E_inf = 0), Var with ddof = 1",
+        "time_to_accuracy": "wall time (s since step 1) at the end of the first window of 25 "
+                            "training steps after which every window mean stays within the "
+                            "tolerance of the reference to the end of the run (measured on "
+                            "the training curve, with its sampling noise)",
         "extrapolation": "power law fit of |E - E_ref| / |E_ref| vs step over the last half "
                          "of the training curve (8 window means); an extrapolation, not a "
                          "measurement",
