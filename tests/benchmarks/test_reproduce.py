@@ -29,13 +29,16 @@ def test_quick_run_writes_rows_against_the_right_references(tmp_path, capsys):
     for row in rows:
         for key in ("system", "energy", "reference", "relative_error", "v_score", "wall_s",
                     "steps_done", "steps_full", "hidden", "n_samples", "device",
-                    "target_reached", "extrapolation", "curve", "reduced"):
+                    "target_reached", "extrapolation", "curve", "reduced", "time_to_accuracy",
+                    "time_to_1e-3", "time_to_1e-4", "time_to_target"):
             assert key in row, key
         assert row["relative_error"] == pytest.approx(
             (row["energy"] - row["reference"]) / abs(row["reference"]), rel=1e-12)
         assert row["v_score"] > 0 and math.isfinite(row["energy"])
         assert row["steps_done"] > 0 and row["reduced"].startswith("reduced:")
         assert len(row["curve"]["energy"]) > 0
+        # the tolerances: 1e-3, 1e-4 and the row's target (1e-5 for the TFIM chain)
+        assert set(row["time_to_accuracy"]) == {"1e-03", "1e-04", f"{row['target']:.0e}"}
     assert rows[0]["reference"] == pytest.approx(tfim_chain_energy(20, h=1.0), abs=1e-12)
     assert rows[0]["reference_kind"] == "analytic"
     # Heisenberg 4x4 OBC, S units: -0.5743254416 per site (REFERENCES.md, ED)
