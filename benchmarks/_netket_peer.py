@@ -327,6 +327,7 @@ def build_netket_vmc(
     lr: float = 1e-2,
     seed: int = 0,
     chunk_size: int | None = None,
+    graph: Any = None,
 ) -> tuple[Any, Any, Any]:
     """NetKet's fast RNN, ``ARDirectSampler``, ``MCState`` and an Adam ``VMC`` driver.
 
@@ -342,6 +343,9 @@ def build_netket_vmc(
         seed: parameter and sampler seed.
         chunk_size: ``MCState.chunk_size`` (samples per chunk of the local energies and
             gradients), or ``None`` for none; enables :func:`enable_netket_chunking`.
+        graph: a 2D lattice: NetKet's 2D recurrent model ``nkx.models.LSTMNet(graph=...)``
+            (snake ordering, previous neighbours from the graph; ``cell`` is then ignored,
+            NetKet's GRU takes one previous neighbour only). ``None``: the fast 1D model.
 
     Returns:
         ``(vstate, driver, model)``.
@@ -357,15 +361,20 @@ def build_netket_vmc(
     import optax
 
     hilbert = operator.hilbert
-    model_cls = getattr(nkx.models, _CELLS[cell])
-    model = model_cls(hilbert=hilbert, layers=n_layers + 1, features=hidden_size,
-                      param_dtype=getattr(jnp, dtype))
+    if graph is None:
+        model = getattr(nkx.models, _CELLS[cell])(hilbert=hilbert, layers=n_layers + 1,
+                                                  features=hidden_size,
+                                                  param_dtype=getattr(jnp, dtype))
+    else:
+        model = nkx.models.LSTMNet(hilbert=hilbert, layers=n_layers + 1, features=hidden_size,
+                                   graph=graph, param_dtype=getattr(jnp, dtype))
     sampler = nk.sampler.ARDirectSampler(hilbert)
+    if chunk_size is not None or graph is not None:
+        enable_netket_chunking()  # also needed by the 2D model's scan, chunked or not
     vstate = nk.vqs.MCState(sampler, model, n_samples=n_samples, seed=seed, sampler_seed=seed + 1)
     if vstate.n_samples != n_samples:
         raise ValueError(f"NetKet changed n_samples from {n_samples} to {vstate.n_samples}")
     if chunk_size is not None:
-        enable_netket_chunking()
         vstate.chunk_size = int(chunk_size)
     driver = nk.driver.VMC(operator, optax.adam(lr), variational_state=vstate)
     return vstate, driver, model

@@ -29,9 +29,9 @@ of steps / full steps and time / budget, so that a time-limited run still ends a
 in log-log, and the steps and time (at the measured seconds per step) needed for the target
 are **extrapolated**; the time to 1e-3, 1e-4 and the target is measured on the training
 curve (``_extrapolate.time_to_accuracy``: the first window of 25 steps after which every
-window mean stays within the tolerance); ``no trend`` when the fit does not decrease (exponent above -0.2) or
-fewer than 4 windows lie above the reference, ``noise-limited`` when the remaining distance
-is below 3 times the windows' statistical error.
+window mean stays within the tolerance); ``no trend`` when the fit does not decrease
+(exponent above -0.2) or fewer than 4 windows lie above the reference, ``noise-limited``
+when the remaining distance is below 3 times the windows' statistical error.
 
 ``--preset full`` (default on CUDA) runs the settings of the row table (hidden 50-500, 500
 samples per step, 2,000-20,000 steps: close to the papers' scale, not their exact protocol);

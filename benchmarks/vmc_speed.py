@@ -63,6 +63,8 @@ Options ``--sizes``, ``--hidden``, ``--dtypes``, ``--models``, ``--cell``, ``--l
 from __future__ import annotations
 
 import ctypes
+import json
+import math
 import os
 import statistics
 import sys
@@ -92,7 +94,7 @@ QUICK = {"sizes": (20,), "hidden": (16,), "dtypes": ("float32",), "models": ("tf
 
 SPEED_COLUMNS = [
     ("model", "model"),
-    ("n_sites", "N"),
+    ("lattice", "N or L x L"),
     ("hidden", "d_h"),
     ("dtype", "dtype"),
     ("params", "params physrnn / NetKet"),
@@ -205,12 +207,23 @@ def _interleaved(pairs: dict[str, tuple[Callable[[], Any], Callable[[], Any]]],
     return ours, theirs
 
 
-def _build_operator(model: str, n_sites: int):
+#: models on an L x L square (``--sizes`` are then side lengths L)
+SQUARE_MODELS = ("tfim_square", "heisenberg_square")
+MODELS = ("tfim", "heisenberg", *SQUARE_MODELS)
+
+
+def _build_operator(model: str, size: int):
+    """The open chain of ``size`` sites, or the open ``size x size`` square."""
     from physrnn.spins.chains import heisenberg_chain, tfim_chain
+    from physrnn.spins.lattices import heisenberg_square, tfim_square
 
     if model == "tfim":
-        return tfim_chain(n_sites, h=1.0, boundary="open")
-    return heisenberg_chain(n_sites, boundary="open")
+        return tfim_chain(size, h=1.0, boundary="open")
+    if model == "tfim_square":
+        return tfim_square(size, size, h=3.0, boundary="open")
+    if model == "heisenberg_square":
+        return heisenberg_square(size, size, boundary="open", marshall_sign=True)
+    return heisenberg_chain(size, boundary="open")
 
 
 def _physrnn_side(system, hidden: int, dtype: str, args, device) -> tuple[Any, Any, Any]:
@@ -218,10 +231,17 @@ def _physrnn_side(system, hidden: int, dtype: str, args, device) -> tuple[Any, A
 
     from physrnn.vmc import VMC, ConnectedOperator, make_optimizer
     from physrnn.wavefunctions import RNNWavefunction1D
+    from physrnn.wavefunctions.rnn2d import RNNWavefunction2D
 
-    model = RNNWavefunction1D(system.n_sites, hidden_size=hidden, n_layers=args.layers,
-                              cell=args.cell, dtype=getattr(torch, dtype),
-                              seed=args.seed).to(device)
+    if system.graph.ndim == 2:  # 2D GRU, the two previous neighbours, Sz = 0 for Heisenberg
+        L = int(system.graph.extent[0])
+        model = RNNWavefunction2D(L, L, hidden_size=hidden, cell="gru",
+                                  magnetisation=0 if system.name == "xxz" else None,
+                                  dtype=getattr(torch, dtype), seed=args.seed).to(device)
+    else:
+        model = RNNWavefunction1D(system.n_sites, hidden_size=hidden, n_layers=args.layers,
+                                  cell=args.cell, dtype=getattr(torch, dtype),
+                                  seed=args.seed).to(device)
     opt, _ = make_optimizer(model, lr=args.lr)
     operator = ConnectedOperator(system.operator)
     vmc = VMC(operator, model, n_samples=args.samples, optimizer=opt, seed=args.seed,
@@ -292,10 +312,11 @@ def _netket_calls(system, hidden: int, dtype: str, args):
     )
 
     chunk = _netket_chunk(system, args)
+    square = system.graph.ndim == 2
     vstate, driver, _ = build_netket_vmc(system.operator, hidden_size=hidden,
                                          n_layers=args.layers, cell=args.cell, dtype=dtype,
                                          n_samples=args.samples, lr=args.lr, seed=args.seed,
-                                         chunk_size=chunk)
+                                         chunk_size=chunk, graph=system.graph if square else None)
     calls = {
         "sample_s": lambda: netket_sample(vstate),
         "local_energy_s": lambda: netket_local_energies(vstate, system.operator),
@@ -309,6 +330,12 @@ def _measure(system, hidden: int, dtype: str, args, device) -> tuple[dict, dict]
     from benchmarks._netket_peer import netket_step
 
     model, vmc, calls_ours = _physrnn_calls(system, hidden, dtype, args, device)
+    if args.no_netket:  # physrnn alone (e.g. on a GPU machine without NetKet's GPU backend)
+        t_ours, _ = _interleaved({k: (fn, lambda: None) for k, fn in calls_ours.items()},
+                                 args.steps)
+        ours = {"n_parameters": model.n_parameters, **t_ours,
+                "peak_bytes": None if args.no_memory else _physrnn_peak(vmc, device)}
+        return ours, None
     vstate, driver, chunk, calls_theirs = _netket_calls(system, hidden, dtype, args)
     pairs = {key: (calls_ours[key], calls_theirs[key]) for key in calls_ours}
     t_ours, t_theirs = _interleaved(pairs, args.steps)
@@ -327,8 +354,11 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b == 0 else a / b
 
 
-def _speed_row(model: str, n_sites: int, hidden: int, dtype: str, ours: dict, theirs: dict,
-               n_samples: int) -> dict[str, Any]:
+def _speed_row(model: str, n_sites: int, hidden: int, dtype: str, ours: dict,
+               theirs: dict | None, n_samples: int) -> dict[str, Any]:
+    if theirs is None:  # --no-netket
+        theirs = {"n_parameters": None, "peak_bytes": None,
+                  **{k: [math.nan] for k in ("sample_s", "local_energy_s", "step_s")}}
     row: dict[str, Any] = {"model": model, "n_sites": n_sites, "hidden": hidden, "dtype": dtype,
                            "n_samples": n_samples,
                            "physrnn_parameters": ours["n_parameters"],
@@ -354,6 +384,47 @@ def _speed_row(model: str, n_sites: int, hidden: int, dtype: str, ours: dict, th
     if row["physrnn_peak_mib"] is not None and row["netket_peak_mib"] is not None:
         row["peak"] = f"{row['physrnn_peak_mib']:.0f} / {row['netket_peak_mib']:.0f}"
     return row
+
+
+BESIDE_COLUMNS = [
+    ("model", "model"), ("lattice", "N or L x L"), ("hidden", "d_h"), ("dtype", "dtype"),
+    ("physrnn_step_s", "step s physrnn, this run", ".3g"),
+    ("beside_physrnn_step_s", "step s physrnn, beside", ".3g"),
+    ("beside_netket_step_s", "step s NetKet, beside", ".3g"),
+    ("beside_device", "beside: device"),
+]
+
+
+def _beside(paths: list[str], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """This run's physrnn step times beside those of earlier result files."""
+
+    def key(row: dict[str, Any]) -> tuple:
+        return (row.get("model"), row.get("n_sites"), row.get("hidden"), row.get("dtype"))
+
+    theirs: dict[tuple, dict[str, Any]] = {}
+    for path in paths:
+        try:
+            earlier = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as err:
+            raise SystemExit(f"--beside: cannot read {path}: {err}") from None
+        if not isinstance(earlier, dict) or earlier.get("benchmark") != "vmc_speed":
+            raise SystemExit(f"--beside: {path} is not a vmc_speed result")
+        settings = earlier.get("settings", {})
+        label = (f"{settings.get('device', '?')}, --threads {settings.get('threads')} "
+                 f"({Path(path).name})")
+        for r in earlier.get("rows", []):
+            theirs.setdefault(key(r), {**r, "label": label})
+    out = []
+    for row in rows:
+        match = theirs.get(key(row), {})
+        label = match.get("label")
+        out.append({"model": row["model"], "lattice": row.get("lattice"),
+                    "hidden": row["hidden"], "dtype": row["dtype"],
+                    "physrnn_step_s": row["physrnn_step_s"],
+                    "beside_physrnn_step_s": match.get("physrnn_step_s"),
+                    "beside_netket_step_s": match.get("netket_step_s"),
+                    "beside_device": label or "-"})
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -433,7 +504,9 @@ def _parser():
     parser.add_argument("--sizes", default=None, help="chain lengths (full: 20,100,400)")
     parser.add_argument("--hidden", default=None, help="hidden sizes (full: 32,64)")
     parser.add_argument("--dtypes", default=None, help="float32,float64 (full: both)")
-    parser.add_argument("--models", default=None, help="tfim,heisenberg (full: both)")
+    parser.add_argument("--models", default=None,
+                        help="tfim,heisenberg (chains, full: both) and tfim_square, "
+                             "heisenberg_square (L x L, open; --sizes are then L)")
     parser.add_argument("--cell", choices=("gru", "lstm"), default="gru",
                         help="recurrent cell on both sides (FastGRUNet1D / FastLSTMNet)")
     parser.add_argument("--layers", type=int, default=1,
@@ -458,6 +531,12 @@ def _parser():
                              "'none' (NetKet's default: everything at once) or a number")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the extra step that measures peak memory")
+    parser.add_argument("--no-netket", action="store_true",
+                        help="time physrnn alone (NetKet columns empty, no energy check)")
+    parser.add_argument("--beside", metavar="JSON", nargs="+", default=None,
+                        help="earlier vmc_speed results (e.g. the CPU ones): their step times "
+                             "of the same (model, N, d_h, dtype) are printed beside; the first "
+                             "file with a match wins")
     return parser
 
 
@@ -472,8 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     hiddens = _ints(args.hidden, "hidden") if args.hidden else base["hidden"]
     dtypes = (_words(args.dtypes, "dtypes", ("float32", "float64")) if args.dtypes
               else base["dtypes"])
-    models = (_words(args.models, "models", ("tfim", "heisenberg")) if args.models
-              else base["models"])
+    models = _words(args.models, "models", MODELS) if args.models else base["models"]
     args.steps = args.steps if args.steps is not None else base["steps"]
     args.energy_steps = (args.energy_steps if args.energy_steps is not None
                          else base["energy_steps"])
@@ -498,19 +576,23 @@ def main(argv: list[str] | None = None) -> int:
     for model in models:
         for n_sites in sizes:
             system = _build_operator(model, n_sites)
+            lattice = f"{n_sites}x{n_sites}" if model in SQUARE_MODELS else str(n_sites)
             for hidden in hiddens:
                 for dtype in dtypes:
-                    tag = f"{model} N={n_sites} d_h={hidden} {dtype}"
+                    tag = f"{model} {lattice} d_h={hidden} {dtype}"
                     print(f"# {tag} ...", file=sys.stderr, flush=True)
                     ours, theirs = _measure(system, hidden, dtype, args, device)
-                    row = _speed_row(model, n_sites, hidden, dtype, ours, theirs, args.samples)
+                    row = _speed_row(model, system.n_sites, hidden, dtype, ours, theirs,
+                                     args.samples)
+                    row["lattice"] = lattice
                     rows.append(row)
                     print(f"#   step {row['physrnn_step_s']:.3f} s vs {row['netket_step_s']:.3f}"
                           f" s: speedup {row['step_speedup']:.2f}", file=sys.stderr, flush=True)
 
+    beside = _beside(args.beside, rows) if args.beside else None
     energy_rows: list[dict[str, Any]] = []
-    if args.energy_steps > 0:
-        for model in models:
+    if args.energy_steps > 0 and not args.no_netket:
+        for model in (m for m in models if m not in SQUARE_MODELS):
             for dtype in dtypes:
                 hidden = hiddens[0]
                 print(f"# energy check {model} N={args.energy_size} {dtype} ...",
@@ -523,6 +605,11 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown_table(rows, SPEED_COLUMNS))
     print()
     print("Speedup = NetKet time / physrnn time at the same dtype (> 1: physrnn faster).")
+    if beside is not None:
+        print()
+        print("Step times beside earlier results (same model, N, d_h, dtype):")
+        print()
+        print(markdown_table(beside, BESIDE_COLUMNS))
     if energy_rows:
         print()
         print(f"Energies after {args.energy_steps} Adam steps (lr {args.lr:g}, {args.samples} "
@@ -561,6 +648,7 @@ def main(argv: list[str] | None = None) -> int:
                 "total_s": total_s,
             },
             "rows": rows,
+            "beside": beside,
             "energy_rows": energy_rows,
             "machine": machine,
             "versions": {k: machine.get(k) for k in version_keys},

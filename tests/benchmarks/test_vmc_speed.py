@@ -38,3 +38,46 @@ def test_vmc_speed_quick_smoke(tmp_path):
     for key in REQUIRED:
         assert payload["rows"][0][key] is not None
     assert {r["code"] for r in payload["energy_rows"]} == {"physrnn", "NetKet"}
+
+
+def test_square_rows_of_physrnn_alone_beside_an_earlier_result(tmp_path, capsys):
+    from benchmarks.vmc_speed import main
+
+    earlier = tmp_path / "cpu.json"
+    earlier.write_text(json.dumps({
+        "benchmark": "vmc_speed", "settings": {"device": "cpu", "threads": 1},
+        "rows": [{"model": "heisenberg_square", "n_sites": 9, "hidden": 8, "dtype": "float32",
+                  "physrnn_step_s": 0.5, "netket_step_s": 1.5}]}))
+    out = tmp_path / "speed.json"
+    assert main(["--sizes", "3", "--hidden", "8", "--models", "heisenberg_square,tfim_square",
+                 "--dtypes", "float32", "--samples", "16", "--steps", "1", "--no-netket",
+                 "--no-memory", "--beside", str(earlier), "--json", str(out)]) == 0
+    assert "Step times beside" in capsys.readouterr().out
+    payload = json.loads(out.read_text())
+    rows = payload["rows"]
+    assert [(r["model"], r["lattice"], r["n_sites"]) for r in rows] == [
+        ("heisenberg_square", "3x3", 9), ("tfim_square", "3x3", 9)]
+    for row in rows:
+        assert row["physrnn_step_s"] > 0 and row["netket_step_s"] is None
+        assert row["step_speedup"] is None and row["physrnn_parameters"] > 0
+    matched, unmatched = payload["beside"]
+    assert matched["beside_physrnn_step_s"] == 0.5 and matched["beside_netket_step_s"] == 1.5
+    assert unmatched["beside_device"] == "-"
+    # a file that is not a vmc_speed result is refused by name
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"benchmark": "sr_cost"}))
+    with pytest.raises(SystemExit, match="--beside"):
+        main(["--sizes", "3", "--hidden", "8", "--models", "tfim_square", "--no-netket",
+              "--steps", "1", "--samples", "16", "--no-memory", "--beside", str(foreign)])
+
+
+@pytest.mark.slow
+def test_square_rows_beside_netket(tmp_path):
+    from benchmarks.vmc_speed import main
+
+    out = tmp_path / "speed.json"
+    assert main(["--sizes", "3", "--hidden", "8", "--models", "heisenberg_square",
+                 "--dtypes", "float32", "--samples", "32", "--steps", "1", "--energy-steps",
+                 "0", "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["netket_step_s"] > 0 and row["step_speedup"] > 0
