@@ -139,7 +139,7 @@ def _parser() -> Any:
     parser = base_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--rows", default="chain,square", help="chain, square")
     parser.add_argument("--small-s", type=float, default=300.0)
-    parser.add_argument("--large-s", type=float, default=900.0)
+    parser.add_argument("--large-s", type=float, default=600.0)
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--samples", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-2)
