@@ -118,9 +118,13 @@ def cosine(lr: float, lr_final: float, fraction: float) -> float:
 
 
 # ----------------------------------------------------------------------------- the two codes
-def run_physrnn(spec: RowSpec, cfg: dict[str, Any], optimizer: str, *, budget_s: float,
-                seed: int, final_samples: int) -> dict[str, Any]:
-    """Train physrnn's RNN wavefunction; per-step times and energies."""
+def train_physrnn(spec: RowSpec, cfg: dict[str, Any], *, budget_s: float, seed: int,
+                  init: dict[str, Any] | None = None) -> tuple[Any, Any, float]:
+    """Train physrnn's RNN wavefunction of a row on the CPU for ``cfg["n_steps"]`` steps or
+    ``budget_s`` seconds; ``init``: a ``state_dict`` to start from (names and shapes checked).
+
+    Returns ``(model, vmc, wall_s)``.
+    """
     import torch
 
     from benchmarks.reproduce_rnn_wavefunctions import (
@@ -129,16 +133,26 @@ def run_physrnn(spec: RowSpec, cfg: dict[str, Any], optimizer: str, *, budget_s:
         build_model,
         build_system,
     )
+    from physrnn.checkpoints import check_state_shapes
 
-    spec = dataclasses.replace(spec, optimizer=optimizer)
     system = build_system(spec)
     model = build_model(spec, cfg, seed, torch.device("cpu"))
+    if init is not None:
+        check_state_shapes(init, model, "<smaller system>", what="wavefunction")
+        model.load_state_dict(init)
     clock = RunClock(cfg["n_steps"], budget_s)
     vmc = build_driver(spec, cfg, system, model, seed, clock)
     clock.start()
     while vmc.step_count < cfg["n_steps"] and not clock.out_of_time():
         vmc.step()
-    wall_s = clock.elapsed()
+    return model, vmc, clock.elapsed()
+
+
+def run_physrnn(spec: RowSpec, cfg: dict[str, Any], optimizer: str, *, budget_s: float,
+                seed: int, final_samples: int) -> dict[str, Any]:
+    """Train physrnn's RNN wavefunction; per-step times and energies."""
+    spec = dataclasses.replace(spec, optimizer=optimizer)
+    model, vmc, wall_s = train_physrnn(spec, cfg, budget_s=budget_s, seed=seed)
     hist = vmc.history_arrays()
     est = vmc.estimate(final_samples)
     return {"code": f"physrnn {_version('physrnn')}", "n_parameters": int(model.n_parameters),

@@ -50,6 +50,7 @@ from benchmarks._common import (  # noqa: E402
 )
 from benchmarks._extrapolate import time_to_accuracy  # noqa: E402
 from benchmarks._reproduce_rows import ROWS, RowSpec  # noqa: E402
+from benchmarks.time_to_accuracy import train_physrnn  # noqa: E402
 
 #: row -> (large system's row in ``_reproduce_rows``, size of the small system)
 PAIRS = {"chain": ("heisenberg chain N=100", (50,)),
@@ -70,32 +71,6 @@ def _spec(name: str) -> RowSpec:
     raise KeyError(name)
 
 
-def _train(spec: RowSpec, cfg: dict[str, Any], budget_s: float, seed: int,
-           init: dict[str, Any] | None = None) -> tuple[Any, Any, Any]:
-    """Adam on one system for ``budget_s``; ``init``: a state_dict to start from."""
-    import torch
-
-    from benchmarks.reproduce_rnn_wavefunctions import (
-        RunClock,
-        build_driver,
-        build_model,
-        build_system,
-    )
-    from physrnn.checkpoints import check_state_shapes
-
-    system = build_system(spec)
-    model = build_model(spec, cfg, seed, torch.device("cpu"))
-    if init is not None:
-        check_state_shapes(init, model, "<smaller system>", what="wavefunction")
-        model.load_state_dict(init)
-    clock = RunClock(cfg["n_steps"], budget_s)
-    vmc = build_driver(spec, cfg, system, model, seed, clock)
-    clock.start()
-    while vmc.step_count < cfg["n_steps"] and not clock.out_of_time():
-        vmc.step()
-    return model, vmc, clock.elapsed()
-
-
 def run_pair(key: str, args: Any) -> list[dict[str, Any]]:
     """Scratch and transfer runs of one pair of systems."""
     from benchmarks.reproduce_rnn_wavefunctions import build_system, reference_of
@@ -111,10 +86,11 @@ def run_pair(key: str, args: Any) -> list[dict[str, Any]]:
         small_s, init = 0.0, None
         if start == "transfer":
             print(f"# {key}: small system {small_size} ...", file=sys.stderr, flush=True)
-            model, _, small_s = _train(small, cfg, args.small_s, args.seed)
+            model, _, small_s = train_physrnn(small, cfg, budget_s=args.small_s, seed=args.seed)
             init = {k: v.detach().clone() for k, v in model.state_dict().items()}
         print(f"# {key}: {start} on {large.size} ...", file=sys.stderr, flush=True)
-        _, vmc, large_s = _train(large, cfg, args.large_s, args.seed, init)
+        _, vmc, large_s = train_physrnn(large, cfg, budget_s=args.large_s, seed=args.seed,
+                                        init=init)
         hist = vmc.history_arrays()
         times = hist["time_s"] + small_s
         acc = {f"{tol:.0e}".replace("e-0", "e-"): time_to_accuracy(
